@@ -1,0 +1,17 @@
+# TTOPS_SANITIZE=address  -> AddressSanitizer + UndefinedBehaviorSanitizer
+# TTOPS_SANITIZE=thread   -> ThreadSanitizer (for the concurrent engine)
+set(TTOPS_SANITIZE "" CACHE STRING "Sanitizers to build with: address, thread or empty")
+set_property(CACHE TTOPS_SANITIZE PROPERTY STRINGS "" address thread)
+
+add_library(ttops_sanitizers INTERFACE)
+if(TTOPS_SANITIZE STREQUAL "address")
+  set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+elseif(TTOPS_SANITIZE STREQUAL "thread")
+  set(_san -fsanitize=thread -fno-omit-frame-pointer)
+elseif(NOT TTOPS_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "TTOPS_SANITIZE must be address, thread or empty, not '${TTOPS_SANITIZE}'")
+endif()
+if(_san)
+  target_compile_options(ttops_sanitizers INTERFACE ${_san})
+  target_link_options(ttops_sanitizers INTERFACE ${_san})
+endif()

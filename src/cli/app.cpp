@@ -1,0 +1,255 @@
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <algorithm>
+#include <iostream>
+#include <sstream>
+
+#include "cli/command.hpp"
+#include "engine/scope.hpp"
+#include "report/report_json.hpp"
+#include "ttops/cancel.hpp"
+#include "util/redact.hpp"
+#include "util/suggest.hpp"
+#include "util/terminal.hpp"
+#include "util/text.hpp"
+
+#ifndef TTOPS_VERSION
+#define TTOPS_VERSION "0"
+#endif
+
+namespace ttops {
+
+namespace {
+
+// Diagnostics go to stderr through the redactor: a secret never reaches a log line either.
+class RedactingStderrSink : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(message, formatted);
+    std::cerr << process_redactor().redact(std::string_view(formatted.data(), formatted.size()));
+  }
+  void flush_() override { std::cerr.flush(); }
+};
+
+void setup_logging(int verbosity) {
+  auto sink = std::make_shared<RedactingStderrSink>();
+  auto logger = std::make_shared<spdlog::logger>("ttops", sink);
+  // No timestamps by default: output stays comparable between runs.
+  logger->set_pattern(verbosity >= 2 ? "%H:%M:%S.%e %l: %v" : "%l: %v");
+  logger->set_level(verbosity >= 2 ? spdlog::level::debug : verbosity == 1 ? spdlog::level::info : spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+}
+
+std::vector<std::string> command_names() {
+  std::vector<std::string> names;
+  for (const auto& spec : command_table()) names.emplace_back(spec.name);
+  return names;
+}
+
+}  // namespace
+
+Library* CommandContext::library() {
+  if (m_library) return &*m_library;
+  auto root = find_library(m_options.runbooks);
+  std::error_code ec;
+  if (root.empty() || !std::filesystem::is_directory(root, ec)) {
+    error(m_options.runbooks.empty()
+              ? "no runbook library found: pass --runbooks DIR, set $TTOPS_RUNBOOKS, or run where ./runbooks exists"
+              : "runbook library '" + m_options.runbooks + "' is not a directory");
+    return nullptr;
+  }
+  m_library.emplace(root);
+  return &*m_library;
+}
+
+const Config* CommandContext::config() {
+  if (m_config_tried) return m_config ? &*m_config : nullptr;
+  m_config_tried = true;
+  Library* lib = library();
+  auto path = find_config(m_options.config, lib != nullptr ? lib->root() : std::filesystem::path());
+  if (path.empty()) {
+    error("no config found: pass --config FILE, set $TTOPS_CONFIG, or put ttops.yaml in the runbook library");
+    return nullptr;
+  }
+  Diagnostics diagnostics;
+  m_config = load_config(path, path.lexically_normal().string(), diagnostics);
+  if (!m_config) {
+    print_diagnostics(diagnostics);
+    return nullptr;
+  }
+  register_secret_environment(*m_config);
+  return &*m_config;
+}
+
+const Environment* CommandContext::environment() {
+  const Config* cfg = config();
+  if (cfg == nullptr) return nullptr;
+  std::string name = m_options.environment;
+  if (name.empty()) {
+    const char* env = std::getenv("TTOPS_ENV");
+    name = env != nullptr && *env != '\0' ? env : cfg->default_environment;
+  }
+  const Environment* environment = cfg->find(name);
+  if (environment == nullptr)
+    error("unknown environment '" + name + "'" + did_you_mean(name, cfg->environment_names()) +
+          " (environments: " + join(cfg->environment_names(), ", ") + ")");
+  return environment;
+}
+
+RunOptions CommandContext::run_options(bool dry_run) {
+  RunOptions options;
+  const Environment* env = environment();
+  options.environment = env != nullptr ? env->name : "";
+  options.dry_run = dry_run;
+  options.kubectl = m_options.kubectl;
+  options.kube_context = m_options.kube_context;
+  options.kube_namespace = m_options.kube_namespace;
+  options.ca_file = m_options.ca_file;
+  options.insecure = m_options.insecure;
+  options.max_concurrency = m_options.concurrency;
+  return options;
+}
+
+ReporterOptions CommandContext::reporter_options() const {
+  ReporterOptions options;
+  bool stdout_is_tty = &m_out == &std::cout && is_terminal(1);
+  options.color = stdout_is_tty && use_color(1, m_options.no_color);
+  options.live = stdout_is_tty && std::getenv("CI") == nullptr;
+  options.verbosity = m_options.verbosity;
+  return options;
+}
+
+void CommandContext::print_diagnostics(const Diagnostics& diagnostics) {
+  std::ostringstream text;
+  diagnostics.print(text);
+  m_err << process_redactor().redact(text.str());
+  m_err.flush();
+}
+
+void CommandContext::error(const std::string& message) {
+  bool color = &m_err == &std::cerr && use_color(2, m_options.no_color);
+  Palette p = Palette::for_color(color);
+  m_err << p.bold << p.red << "error" << p.reset << ": " << process_redactor().redact(message) << "\n";
+  m_err.flush();
+}
+
+bool split_runbook_ref(const std::vector<std::string>& positionals, std::string& service, std::string& name,
+                       std::string& error) {
+  if (positionals.size() == 1 && positionals[0].find('/') != std::string::npos) {
+    auto slash = positionals[0].find('/');
+    service = positionals[0].substr(0, slash);
+    name = positionals[0].substr(slash + 1);
+  } else if (positionals.size() == 2) {
+    service = positionals[0];
+    name = positionals[1];
+  } else {
+    error = "name a runbook: SERVICE RUNBOOK (e.g. 'venue high-latency') or SERVICE/RUNBOOK";
+    return false;
+  }
+  if (service.empty() || name.empty()) {
+    error = "name a runbook: SERVICE RUNBOOK";
+    return false;
+  }
+  return true;
+}
+
+bool parse_overrides(const std::vector<std::string>& sets, std::vector<std::pair<std::string, std::string>>& out,
+                     std::string& error) {
+  for (const auto& item : sets) {
+    auto equals = item.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      error = "--set expects KEY=VALUE, got '" + item + "'";
+      return false;
+    }
+    out.emplace_back(item.substr(0, equals), item.substr(equals + 1));
+  }
+  return true;
+}
+
+int exit_code_for(const std::vector<RunResult>& runs, bool fail_on_warning) {
+  switch (overall_status(runs)) {
+    case RunStatus::passed: return exit_code::ok;
+    case RunStatus::warned: return fail_on_warning ? exit_code::check_failed : exit_code::ok;
+    case RunStatus::failed: return exit_code::check_failed;
+    case RunStatus::declined: return exit_code::refused;
+    case RunStatus::invalid: return exit_code::usage;
+    case RunStatus::interrupted:
+      return process_cancel_token().signal_number() == 15 ? exit_code::terminated : exit_code::interrupted;
+  }
+  return exit_code::internal;
+}
+
+int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  CLI::App app{"ttops — executable, checked runbooks for the ticketing platform", "ttops"};
+  app.set_version_flag("--version", std::string("ttops ") + TTOPS_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.footer(
+      "Exit codes: 0 passed, 1 a check failed, 2 usage/config/runbook error, 3 refused or declined,\n"
+      "            70 internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).\n"
+      "Docs: docs/cli.md and docs/runbook-format.md.");
+
+  GlobalOptions options;
+  app.add_option("--runbooks", options.runbooks, "Runbook library directory (default: $TTOPS_RUNBOOKS, ./runbooks, installed)");
+  app.add_option("--config", options.config, "Config file (default: $TTOPS_CONFIG, <library>/ttops.yaml)");
+  app.add_option("-e,--env", options.environment, "Environment from the config (default: $TTOPS_ENV, the config's default)");
+  app.add_option("-o,--output", options.output, "Output format")->check(CLI::IsMember(reporter_names()));
+  app.add_flag("--no-color", options.no_color, "No colour (also NO_COLOR=1)");
+  app.add_flag("-v,--verbose", options.verbosity, "More detail: -v shows commands, notes and captures; -vv debug logs");
+  app.add_option("--kubectl", options.kubectl, "kubectl binary");
+  app.add_option("--context", options.kube_context, "Kubernetes context (overrides the environment's)");
+  app.add_option("-n,--namespace", options.kube_namespace, "Kubernetes namespace (overrides the environment's)");
+  app.add_option("--cacert", options.ca_file, "CA bundle for HTTPS checks");
+  app.add_flag("--insecure", options.insecure, "Do not verify TLS certificates (explicit opt-in)");
+  app.add_option("--concurrency", options.concurrency, "Most steps of a parallel group running at once")
+      ->check(CLI::Range(1, 4096));
+
+  std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
+  for (const auto& spec : command_table()) {
+    CLI::App* sub = app.add_subcommand(spec.name, spec.summary);
+    auto command = spec.create();
+    command->define(*sub);
+    commands.emplace_back(sub, std::move(command));
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    out << app.help();
+    return exit_code::ok;
+  } catch (const CLI::CallForAllHelp& e) {
+    out << app.help("", CLI::AppFormatMode::All);
+    return exit_code::ok;
+  } catch (const CLI::CallForVersion& e) {
+    out << e.what() << "\n";
+    return exit_code::ok;
+  } catch (const CLI::ParseError& e) {
+    std::string message = e.what();
+    // An unknown command: suggest the closest one, as ninja and git do.
+    if (app.get_subcommands().empty()) {
+      for (int i = 1; i < argc; ++i) {
+        std::string word = argv[i];
+        if (word.empty() || word[0] == '-') continue;
+        auto names = command_names();
+        if (std::find(names.begin(), names.end(), word) == names.end()) {
+          message = "unknown command '" + word + "'" + did_you_mean(word, names) + " (see 'ttops --help')";
+          break;
+        }
+      }
+    }
+    setup_logging(0);
+    CommandContext context(options, out, err);
+    context.error(message);
+    return exit_code::usage;
+  }
+  setup_logging(options.verbosity);
+  CommandContext context(options, out, err);
+  for (auto& [sub, command] : commands)
+    if (sub->parsed()) return command->run(context);
+  return exit_code::usage;
+}
+
+}  // namespace ttops

@@ -1,0 +1,212 @@
+// ttops show SERVICE RUNBOOK: the procedure as a page an engineer reads before running it,
+// with every template expanded for the selected environment (secrets masked) and every
+// expectation, capture, wait and branch spelled out.
+#include <list>
+#include <ostream>
+#include <sstream>
+
+#include "cli/command.hpp"
+#include "engine/engine.hpp"
+#include "engine/scope.hpp"
+#include "util/duration.hpp"
+#include "util/redact.hpp"
+#include "util/text.hpp"
+
+namespace ttops {
+
+namespace {
+
+// Renders what can be known before a run; templates that read results stay as written.
+Json render_known(const Json& value, const EvalScope& scope) {
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    if (!Template::has_holes(text)) return value;
+    try {
+      return Template::parse(text).render_value(scope);
+    } catch (const std::exception&) {
+      return value;
+    }
+  }
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const auto& item : value) out.push_back(render_known(item, scope));
+    return out;
+  }
+  if (value.is_object()) {
+    Json out = Json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) out[it.key()] = render_known(it.value(), scope);
+    return out;
+  }
+  return value;
+}
+
+class ShowCommand : public Command {
+ public:
+  void define(CLI::App& command) override {
+    command.add_option("runbook", m_positionals, "SERVICE RUNBOOK, or SERVICE/RUNBOOK")->required()->expected(1, 2);
+    command.add_option("--set", m_sets, "Set a parameter: --set key=value (repeatable)");
+  }
+
+  int run(CommandContext& context) override {
+    std::string service;
+    std::string name;
+    std::string error;
+    std::vector<std::pair<std::string, std::string>> overrides;
+    if (!split_runbook_ref(m_positionals, service, name, error) || !parse_overrides(m_sets, overrides, error)) {
+      context.error(error);
+      return exit_code::usage;
+    }
+    Library* library = context.library();
+    if (library == nullptr) return exit_code::usage;
+    const Config* config = context.config();
+    if (config == nullptr) return exit_code::usage;
+    const Environment* environment = context.environment();
+    if (environment == nullptr) return exit_code::usage;
+    Diagnostics diagnostics;
+    auto runbook = library->load(service, name, config, diagnostics);
+    if (!runbook) {
+      context.print_diagnostics(diagnostics);
+      return exit_code::usage;
+    }
+    auto prepared = prepare_run(runbook, *config, *environment, overrides, false, diagnostics);
+    if (!prepared) {
+      context.print_diagnostics(diagnostics);
+      return exit_code::usage;
+    }
+    m_options = context.run_options(false);
+    m_target = prepared->target;
+    for (const auto& [key, why] : prepared->missing_target) m_target[key] = "<" + key + ": " + why + ">";
+    std::ostringstream page;
+    print_page(page, *runbook, *prepared);
+    context.out() << process_redactor().redact(page.str());
+    return exit_code::ok;
+  }
+
+ private:
+  void print_page(std::ostream& out, const Runbook& runbook, const PreparedRun& prepared) {
+    out << runbook.service << "/" << runbook.name << " — " << runbook.title << "\n";
+    std::vector<std::string> facts;
+    if (!runbook.severity.empty()) facts.push_back("severity " + runbook.severity);
+    if (!runbook.covers.empty()) facts.push_back("covers " + join(runbook.covers, ", "));
+    facts.push_back("environment " + prepared.environment);
+    out << join(facts, " · ") << "\n";
+    if (!runbook.summary.empty()) out << "\n" << trim(runbook.summary) << "\n";
+    if (!runbook.symptoms.empty()) {
+      out << "\nSymptoms:\n";
+      for (const auto& symptom : runbook.symptoms) out << "  - " << symptom << "\n";
+    }
+    if (!runbook.params.empty()) {
+      out << "\nParameters:\n";
+      for (const auto& param : runbook.params) {
+        out << "  " << param.name << " = " << to_display_string(prepared.params.value(param.name, Json(nullptr)));
+        if (!param.description.empty()) out << "    " << param.description;
+        if (!param.from_env.empty()) out << " (from $" << param.from_env << ")";
+        out << "\n";
+      }
+    }
+    out << "\nSteps:\n";
+    StepScope scope;
+    scope.params = &prepared.params;
+    scope.target = &m_target;
+    print_steps(out, runbook.steps, scope, 1, "");
+  }
+
+  void print_steps(std::ostream& out, const std::vector<Step>& steps, const StepScope& scope, int depth,
+                   const std::string& prefix) {
+    int number = 0;
+    std::string indent(static_cast<std::size_t>(depth * 2), ' ');
+    for (const auto& step : steps) {
+      ++number;
+      std::string label = prefix + std::to_string(number);
+      out << "\n" << indent << label << ". " << step.id;
+      if (!step.title.empty()) out << " — " << step.title;
+      out << "\n";
+      std::string body = indent + std::string(label.size() + 2, ' ');
+      std::vector<std::string> facts;
+      if (step.kind == Step::Kind::action) {
+        facts.push_back(step.executor_name);
+        facts.emplace_back(to_string(step.effect));
+        Duration timeout = step.timeout ? *step.timeout : std::chrono::seconds(30);
+        facts.push_back("timeout " + format_duration(timeout));
+      }
+      if (step.when) facts.push_back("only when " + step.when->text());
+      if (step.max_visits > 0) facts.push_back("at most " + std::to_string(step.max_visits) + " visits");
+      if (!facts.empty()) out << body << "[" << join(facts, ", ") << "]\n";
+      if (!step.description.empty())
+        for (const auto& line : split_lines(std::string(trim(step.description)))) out << body << line << "\n";
+      switch (step.kind) {
+        case Step::Kind::action: {
+          Json action = render_known(step.action, scope);
+          StepContext context;
+          context.options = &m_options;
+          context.target = &m_target;
+          for (const auto& line : split_lines(step.executor->describe(action, context))) out << body << "$ " << line << "\n";
+          if (!step.confirm.empty()) out << body << "asks: " << step.confirm << "\n";
+          break;
+        }
+        case Step::Kind::decision:
+          for (const auto& decision : step.cases)
+            out << body << "if " << decision.when.text() << "  ->  " << decision.target << "\n";
+          out << body << "otherwise  ->  " << step.default_target << "\n";
+          break;
+        case Step::Kind::parallel:
+          out << body << "runs these at once"
+              << (step.max_concurrency > 0 ? " (at most " + std::to_string(step.max_concurrency) + ")" : std::string())
+              << ":\n";
+          print_steps(out, step.children, scope, depth + 2, label + ".");
+          break;
+        case Step::Kind::procedure: {
+          Json with = render_known(step.with, scope);
+          out << body << "uses procedure '" << step.procedure->name << "'";
+          if (!with.empty()) out << " with " << with.dump();
+          out << ":\n";
+          StepScope inner = scope;
+          Json params = Json::object();
+          for (const auto& param : step.procedure->params) {
+            if (with.contains(param.name)) {
+              params[param.name] = with[param.name];
+            } else if (param.default_value) {
+              params[param.name] = render_known(*param.default_value, scope);
+            }
+          }
+          m_param_frames.push_back(std::move(params));
+          inner.params = &m_param_frames.back();
+          print_steps(out, step.procedure->steps, inner, depth + 2, label + ".");
+          break;
+        }
+      }
+      if (step.until) {
+        const auto& u = *step.until;
+        std::string text = "repeat every " + format_duration(u.interval) + " until it passes " +
+                           (u.successes == 1 ? std::string("once") : std::to_string(u.successes) + " times in a row");
+        if (u.attempts) text += ", at most " + std::to_string(*u.attempts) + " attempts";
+        if (u.within) text += ", within " + format_duration(*u.within);
+        if (u.failures) text += ", giving up after " + std::to_string(*u.failures) + " failures in a row";
+        out << body << text << "\n";
+      }
+      for (const auto& expectation : step.expect)
+        out << body << "expect " << expectation.expr.text()
+            << (expectation.severity == Severity::warning ? "  (warning)" : "") << "\n";
+      for (const auto& capture : step.capture) out << body << "capture " << capture.name << " = " << capture.expr.text() << "\n";
+      switch (step.on_failure.action) {
+        case FailureAction::stop: break;
+        case FailureAction::proceed: out << body << "on failure: continue\n"; break;
+        case FailureAction::ignore: out << body << "on failure: ignore (a later decision reads it)\n"; break;
+        case FailureAction::go_to: out << body << "on failure: go to " << step.on_failure.target << "\n"; break;
+      }
+      if (!step.next.empty()) out << body << "then: " << (step.next == "end" ? "end of runbook" : "go to " + step.next) << "\n";
+    }
+  }
+
+  std::vector<std::string> m_positionals;
+  std::vector<std::string> m_sets;
+  RunOptions m_options;
+  Json m_target;
+  std::list<Json> m_param_frames;  // stable addresses for nested procedure scopes
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_show_command() { return std::make_unique<ShowCommand>(); }
+
+}  // namespace ttops

@@ -1,0 +1,94 @@
+#pragma once
+// The engine: runs a validated runbook's steps in order, groups concurrently, follows
+// decisions and jumps, repeats `until` steps, asks before mutations, and turns everything that
+// happens into StepResults for the reporters. The world failing is a failed step, never an
+// exception out of here.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runbook/config.hpp"
+#include "ttops/cancel.hpp"
+#include "ttops/executor.hpp"
+#include "ttops/model.hpp"
+#include "ttops/reporter.hpp"
+#include "ttops/result.hpp"
+
+namespace ttops {
+
+/// Asks the operator before a mutation or after a manual step.
+class Prompter {
+ public:
+  virtual ~Prompter() = default;
+  /// `question` is asked about `detail` (the exact command, or instructions). With `typed_answer`
+  /// set, the operator must type it back (destructive steps in production). nullopt: no answer
+  /// in time, or no terminal to ask on.
+  virtual std::optional<bool> confirm(const std::string& title, const std::string& question, const std::string& detail,
+                                      const std::string& typed_answer) = 0;
+};
+
+struct EngineSettings {
+  RunOptions options;
+  bool assume_yes = false;   // --yes
+  bool interactive = false;  // there is a terminal to ask on
+  Prompter* prompter = nullptr;
+  Duration default_timeout = std::chrono::seconds(30);
+};
+
+/// A step that needs someone's say-so before it runs.
+struct GatedStep {
+  std::string id;
+  std::string title;
+  Effect effect = Effect::read;
+  bool manual = false;
+  std::string confirm;
+};
+
+/// Everything resolved before the first step: parameters, the environment's values, the
+/// steps that will ask. Problems here are usage errors (exit 2), reported before anything runs.
+struct PreparedRun {
+  std::shared_ptr<const Runbook> runbook;
+  std::string environment;
+  bool production = false;
+  Json params = Json::object();
+  Json target = Json::object();
+  std::map<std::string, std::string> missing_target;  // value -> why it is unavailable
+  std::string run_id;
+  std::vector<GatedStep> gated;
+};
+
+/// Resolves `--set` overrides, parameter defaults and environment values for a run.
+std::optional<PreparedRun> prepare_run(std::shared_ptr<const Runbook> runbook, const Config& config,
+                                       const Environment& environment,
+                                       const std::vector<std::pair<std::string, std::string>>& overrides,
+                                       bool strict_target, Diagnostics& diagnostics);
+
+/// Every step that mutates or needs an operator, including inside groups and procedures.
+std::vector<GatedStep> gated_steps(const Runbook& runbook);
+
+class Engine {
+ public:
+  Engine(EngineSettings settings, Reporter& reporter, const CancelToken& cancel);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  RunResult run(const PreparedRun& prepared);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> m_impl;
+};
+
+/// "20261123T001533Z-3f9a1c": sortable, unique enough for a journal name.
+std::string make_run_id();
+std::string iso8601_now();
+
+/// Renders every {{ }} in the strings of a JSON tree.
+Json render_tree(const Json& value, const EvalScope& scope);
+
+}  // namespace ttops

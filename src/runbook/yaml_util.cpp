@@ -1,0 +1,126 @@
+#include "runbook/yaml_util.hpp"
+
+#include <cmath>
+
+#include "util/suggest.hpp"
+
+namespace ttops {
+
+void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& what,
+                Diagnostics& diagnostics) {
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    if (!it->first.IsScalar()) {
+      diagnostics.error(it->first, what + ": keys must be plain names");
+      continue;
+    }
+    const std::string key = it->first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+      diagnostics.error(it->first, "unknown key '" + key + "' in " + what + did_you_mean(key, allowed));
+  }
+}
+
+std::optional<std::string> scalar_string(const YAML::Node& node, const std::string& what, Diagnostics& diagnostics) {
+  if (!node.IsScalar()) {
+    diagnostics.error(node, what + " must be a single value, not a " + (node.IsMap() ? "map" : node.IsSequence() ? "list" : "null"));
+    return std::nullopt;
+  }
+  return node.Scalar();
+}
+
+std::optional<bool> scalar_bool(const YAML::Node& node, const std::string& what, Diagnostics& diagnostics) {
+  auto text = scalar_string(node, what, diagnostics);
+  if (!text) return std::nullopt;
+  if (*text == "true") return true;
+  if (*text == "false") return false;
+  diagnostics.error(node, what + " must be true or false, not '" + *text + "'");
+  return std::nullopt;
+}
+
+std::optional<long long> scalar_int(const YAML::Node& node, const std::string& what, Diagnostics& diagnostics) {
+  auto text = scalar_string(node, what, diagnostics);
+  if (!text) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    long long value = std::stoll(*text, &used);
+    if (used == text->size()) return value;
+  } catch (...) {
+  }
+  diagnostics.error(node, what + " must be a whole number, not '" + *text + "'");
+  return std::nullopt;
+}
+
+std::vector<std::string> string_list(const YAML::Node& node, const std::string& what, Diagnostics& diagnostics) {
+  std::vector<std::string> out;
+  if (node.IsScalar()) {
+    out.push_back(node.Scalar());
+    return out;
+  }
+  if (!node.IsSequence()) {
+    diagnostics.error(node, what + " must be a list of strings");
+    return out;
+  }
+  for (const auto& item : node) {
+    if (auto text = scalar_string(item, what + " entries", diagnostics)) out.push_back(*text);
+  }
+  return out;
+}
+
+namespace {
+
+Json plain_scalar(const std::string& text) {
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return nullptr;
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  char first = text[0];
+  if ((first >= '0' && first <= '9') || first == '-' || first == '+' || first == '.') {
+    try {
+      std::size_t used = 0;
+      long long integer = std::stoll(text, &used, 10);
+      if (used == text.size()) return integer;
+    } catch (...) {
+    }
+    try {
+      std::size_t used = 0;
+      double number = std::stod(text, &used);
+      if (used == text.size() && std::isfinite(number)) return number;
+    } catch (...) {
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
+Json to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Scalar:
+      // yaml-cpp tags quoted scalars "!" and plain ones "?".
+      if (node.Tag() == "!") return node.Scalar();
+      return plain_scalar(node.Scalar());
+    case YAML::NodeType::Sequence: {
+      Json out = Json::array();
+      for (const auto& item : node) out.push_back(to_json(item));
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      Json out = Json::object();
+      for (auto it = node.begin(); it != node.end(); ++it) out[it->first.Scalar()] = to_json(it->second);
+      return out;
+    }
+  }
+  return nullptr;
+}
+
+int scalar_offset(const YAML::Node& node) { return node.Tag() == "!" ? 1 : 0; }
+
+char SourceText::at(int line, int column) const {
+  if (line < 1 || static_cast<std::size_t>(line) > lines.size()) return '\0';
+  const auto& text = lines[static_cast<std::size_t>(line - 1)];
+  if (column < 1 || static_cast<std::size_t>(column) > text.size()) return '\0';
+  return text[static_cast<std::size_t>(column - 1)];
+}
+
+}  // namespace ttops

@@ -1,0 +1,37 @@
+#pragma once
+// Small helpers for reading YAML with positions: every check reports file:line:col.
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ttops/diagnostics.hpp"
+#include "ttops/json.hpp"
+
+namespace ttops {
+
+/// Reports keys of `map` not in `allowed`, with a spelling suggestion.
+void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& what,
+                Diagnostics& diagnostics);
+
+/// The scalar as a string, or nullopt (and an error) when it is not a scalar.
+std::optional<std::string> scalar_string(const YAML::Node& node, const std::string& what, Diagnostics& diagnostics);
+std::optional<bool> scalar_bool(const YAML::Node& node, const std::string& what, Diagnostics& diagnostics);
+std::optional<long long> scalar_int(const YAML::Node& node, const std::string& what, Diagnostics& diagnostics);
+std::vector<std::string> string_list(const YAML::Node& node, const std::string& what, Diagnostics& diagnostics);
+
+/// YAML to JSON with YAML 1.2 core scalar typing: quoted scalars stay strings; plain ones
+/// become true/false/null/integers/floats when they read as such.
+Json to_json(const YAML::Node& node);
+
+/// How far the text of a scalar starts after its mark: 1 for a quoted scalar, else 0.
+int scalar_offset(const YAML::Node& node);
+
+/// The source text of the file being loaded, for locating text inside scalars.
+struct SourceText {
+  std::vector<std::string> lines;
+  char at(int line, int column) const;  // both from 1; '\0' when outside
+};
+
+}  // namespace ttops

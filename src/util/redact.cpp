@@ -1,0 +1,158 @@
+#include "util/redact.hpp"
+
+#include <algorithm>
+
+namespace ttops {
+
+namespace {
+
+bool is_scheme_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
+         c == '.';
+}
+
+void replace_all(std::string& text, std::string_view from, std::string_view to) {
+  if (from.empty()) return;
+  std::size_t pos = 0;
+  while ((pos = text.find(from, pos)) != std::string::npos) {
+    text.replace(pos, from.size(), to);
+    pos += to.size();
+  }
+}
+
+}  // namespace
+
+std::string percent_encode(std::string_view text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string base64_encode(std::string_view text) {
+  static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  while (i + 2 < text.size()) {
+    unsigned v = (static_cast<unsigned char>(text[i]) << 16) | (static_cast<unsigned char>(text[i + 1]) << 8) |
+                 static_cast<unsigned char>(text[i + 2]);
+    out += table[(v >> 18) & 63];
+    out += table[(v >> 12) & 63];
+    out += table[(v >> 6) & 63];
+    out += table[v & 63];
+    i += 3;
+  }
+  if (i + 1 == text.size()) {
+    unsigned v = static_cast<unsigned char>(text[i]) << 16;
+    out += table[(v >> 18) & 63];
+    out += table[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == text.size()) {
+    unsigned v = (static_cast<unsigned char>(text[i]) << 16) | (static_cast<unsigned char>(text[i + 1]) << 8);
+    out += table[(v >> 18) & 63];
+    out += table[(v >> 12) & 63];
+    out += table[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string redact_url_credentials(std::string_view text) {
+  std::string out(text);
+  std::size_t search = 0;
+  while ((search = out.find("://", search)) != std::string::npos) {
+    // The scheme must precede "://" directly.
+    std::size_t scheme_start = search;
+    while (scheme_start > 0 && is_scheme_char(out[scheme_start - 1])) --scheme_start;
+    std::size_t authority = search + 3;
+    if (scheme_start == search) {
+      search = authority;
+      continue;
+    }
+    std::size_t end = authority;
+    while (end < out.size() && out[end] != '/' && out[end] != '?' && out[end] != '#' && out[end] != ' ' &&
+           out[end] != '\n' && out[end] != '"' && out[end] != '\'')
+      ++end;
+    std::size_t at = out.rfind('@', end == 0 ? 0 : end - 1);
+    if (at != std::string::npos && at >= authority && at < end) {
+      std::size_t colon = out.find(':', authority);
+      if (colon != std::string::npos && colon < at && at > colon + 1) {
+        out.replace(colon + 1, at - colon - 1, Redactor::mask);
+        end = colon + 1 + Redactor::mask.size() + 1;
+      }
+    }
+    search = end;
+  }
+  return out;
+}
+
+void Redactor::add_secret(std::string_view secret) {
+  if (secret.size() < 3) return;
+  std::vector<std::string> forms = {std::string(secret), percent_encode(secret), base64_encode(secret)};
+  // JSON output escapes quotes and backslashes; mask that spelling too.
+  std::string json_form = Json(std::string(secret)).dump();
+  forms.push_back(json_form.substr(1, json_form.size() - 2));
+  std::unique_lock lock(m_mutex);
+  for (auto& form : forms) {
+    if (form.size() < 3) continue;
+    if (std::find(m_forms.begin(), m_forms.end(), form) == m_forms.end()) m_forms.push_back(std::move(form));
+  }
+  std::sort(m_forms.begin(), m_forms.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+}
+
+void Redactor::add_url_credentials(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return;
+  auto authority = scheme + 3;
+  auto end = url.find_first_of("/?#", authority);
+  if (end == std::string_view::npos) end = url.size();
+  auto at = url.rfind('@', end);
+  if (at == std::string_view::npos || at < authority) return;
+  auto colon = url.find(':', authority);
+  if (colon == std::string_view::npos || colon > at) return;
+  add_secret(url.substr(colon + 1, at - colon - 1));
+}
+
+std::string Redactor::redact(std::string_view text) const {
+  if (m_revealing) return std::string(text);
+  std::string out = redact_url_credentials(text);
+  std::shared_lock lock(m_mutex);
+  for (const auto& form : m_forms) replace_all(out, form, mask);
+  return out;
+}
+
+Json Redactor::redact_json(const Json& value) const {
+  if (value.is_string()) return Json(redact(std::string_view(value.get_ref<const std::string&>())));
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const auto& item : value) out.push_back(redact_json(item));
+    return out;
+  }
+  if (value.is_object()) {
+    Json out = Json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) out[redact(std::string_view(it.key()))] = redact_json(it.value());
+    return out;
+  }
+  return value;
+}
+
+bool Redactor::empty() const {
+  std::shared_lock lock(m_mutex);
+  return m_forms.empty();
+}
+
+Redactor& process_redactor() {
+  static Redactor redactor;
+  return redactor;
+}
+
+}  // namespace ttops

@@ -1,0 +1,45 @@
+#pragma once
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ttops/json.hpp"
+
+namespace ttops {
+
+/// Masks secrets in everything ttops writes: terminal, reports, audit, journal, logs.
+/// A secret is masked in its plain, URL-encoded and base64 forms; passwords inside URLs
+/// (`postgres://user:pw@host`) are masked whether or not they were registered.
+class Redactor {
+ public:
+  static constexpr std::string_view mask = "***";
+
+  /// Registers a secret value (ignored when shorter than 3 characters: masking "a" everywhere
+  /// would garble output without protecting anything).
+  void add_secret(std::string_view secret);
+  /// Registers the password of a URL with userinfo, if any.
+  void add_url_credentials(std::string_view url);
+  std::string redact(std::string_view text) const;
+  /// Redacts every string inside a JSON value.
+  Json redact_json(const Json& value) const;
+  bool empty() const;
+  /// While revealing (--reveal-secrets, audited), redact() is the identity.
+  void set_revealing(bool revealing) { m_revealing = revealing; }
+
+ private:
+  mutable std::shared_mutex m_mutex;
+  std::vector<std::string> m_forms;  // longest first, so a longer form is masked before its parts
+  bool m_revealing = false;
+};
+
+/// The process-wide redactor every output path goes through.
+Redactor& process_redactor();
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+std::string redact_url_credentials(std::string_view text);
+std::string percent_encode(std::string_view text);
+std::string base64_encode(std::string_view text);
+
+}  // namespace ttops
