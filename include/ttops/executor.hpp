@@ -125,5 +125,7 @@ class Executor {
 const Executor* find_executor(std::string_view name);
 /// Every registered executor, in registration order.
 const std::vector<const Executor*>& all_executors();
+/// Adds an executor at run time: the seam unit tests use to run the engine with a fake.
+void register_executor(std::unique_ptr<Executor> executor);
 
 }  // namespace ttops

@@ -61,6 +61,9 @@ class Expression {
 
   /// The value, if the expression reads no names: `true`, `1 > 2`. Used to find dead branches.
   std::optional<Json> constant_value() const;
+  /// Whether the condition is always true or always false whatever the names hold:
+  /// `x || true` is always true, `x && 1 > 2` always false. nullopt when it depends.
+  std::optional<bool> static_truth() const;
   std::vector<NameReference> references() const;
   /// "json.status = \"DOWN\"; status = 503": the values of the paths it reads, for failure messages.
   std::string explain(const EvalScope& scope) const;

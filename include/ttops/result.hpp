@@ -25,7 +25,8 @@ struct ExpectationResult {
   std::string expression;
   Severity severity = Severity::critical;
   bool passed = false;
-  std::string detail;  // actual values or the evaluation error
+  std::string detail;  // actual values, or why it could not be evaluated
+  bool error = false;  // it could not be evaluated (a missing body, a type mismatch)
   std::string message;
 };
 

@@ -562,6 +562,7 @@ struct Engine::Impl {
       } catch (const EvaluationError& e) {
         item.passed = false;
         item.detail = e.what();
+        item.error = true;
       }
       if (!item.passed && !expectation.message.empty()) {
         try {
@@ -571,8 +572,14 @@ struct Engine::Impl {
         }
       }
       if (!item.passed) {
-        std::string why = item.message.empty() ? "expected " + item.expression + (item.detail.empty() ? "" : ", got " + item.detail)
-                                               : item.message + " (" + item.detail + ")";
+        std::string why;
+        if (!item.message.empty()) {
+          why = item.message + " (" + item.detail + ")";
+        } else if (item.error) {
+          why = "cannot check " + item.expression + ": " + item.detail;
+        } else {
+          why = "expected " + item.expression + (item.detail.empty() ? "" : ", got " + item.detail);
+        }
         if (expectation.severity == Severity::critical && verdict.status != StepStatus::failed) {
           verdict.status = StepStatus::failed;
           verdict.reason = why;
@@ -935,7 +942,7 @@ RunResult Engine::run(const PreparedRun& prepared) {
       break;
     case FlowEnd::stopped:
       run.status = RunStatus::failed;
-      run.reason = run.steps.empty() ? "stopped" : "stopped at " + run.steps.back().id + ": " + run.steps.back().reason;
+      run.reason = run.steps.empty() ? "stopped" : "stopped at step '" + run.steps.back().id + "'";
       break;
     case FlowEnd::completed:
       run.status = impl.counted_failure ? RunStatus::failed : impl.any_warning ? RunStatus::warned : RunStatus::passed;

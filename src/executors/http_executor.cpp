@@ -102,8 +102,10 @@ std::string describe_error(CURLcode code, const char* detail, const std::string&
       return "cannot resolve proxy: " + extra;
     case CURLE_OPERATION_TIMEDOUT:
       if (transfer.body.empty() && transfer.headers.empty())
-        return "timed out after " + format_duration(timeout) + " waiting for a response from " + where;
-      return "timed out after " + format_duration(timeout) + " reading the response from " + where + " (" +
+        return "timed out after " + format_duration(static_cast<double>(timeout.count()) / 1000.0) +
+               " waiting for a response from " + where;
+      return "timed out after " + format_duration(static_cast<double>(timeout.count()) / 1000.0) +
+             " reading the response from " + where + " (" +
              std::to_string(transfer.body.size()) + " bytes received)";
     case CURLE_GOT_NOTHING:
       return "server closed the connection without a response (" + where + ")";

@@ -7,7 +7,8 @@
 
 #define TTOPS_EXECUTORS(X) \
   X(http)                  \
-  X(manual)
+  X(manual)                \
+  X(wait)
 
 namespace ttops {
 
@@ -28,14 +29,20 @@ struct Registry {
   }
 };
 
-const Registry& registry() {
-  static const Registry instance;
+Registry& registry() {
+  static Registry instance;
   return instance;
 }
 
 }  // namespace
 
 const std::vector<const Executor*>& all_executors() { return registry().view; }
+
+void register_executor(std::unique_ptr<Executor> executor) {
+  Registry& r = registry();
+  r.view.push_back(executor.get());
+  r.owned.push_back(std::move(executor));
+}
 
 const Executor* find_executor(std::string_view name) {
   for (const auto* executor : registry().view)

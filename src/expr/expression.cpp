@@ -769,6 +769,41 @@ std::optional<Json> Expression::constant_value() const {
   }
 }
 
+namespace {
+
+std::optional<bool> truth_of(const Node& node) {
+  if (node.kind == Node::Kind::binary && (node.text == "||" || node.text == "&&")) {
+    auto left = truth_of(*node.children[0]);
+    auto right = truth_of(*node.children[1]);
+    bool is_or = node.text == "||";
+    if ((left && *left == is_or) || (right && *right == is_or)) return is_or;
+    if (left && right) return is_or ? (*left || *right) : (*left && *right);
+    return std::nullopt;
+  }
+  if (node.kind == Node::Kind::unary && node.text == "!") {
+    auto inner = truth_of(*node.children[0]);
+    if (inner) return !*inner;
+    return std::nullopt;
+  }
+  if (reads_context(node)) return std::nullopt;
+  struct EmptyScope : EvalScope {
+    const Json* lookup(std::string_view) const override { return nullptr; }
+  } empty;
+  try {
+    Evaluator evaluator(empty);
+    return is_truthy(evaluator.eval(node));
+  } catch (const EvaluationError&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::optional<bool> Expression::static_truth() const {
+  if (!m_root) return std::nullopt;
+  return truth_of(*m_root);
+}
+
 std::vector<NameReference> Expression::references() const {
   std::vector<NameReference> out;
   if (m_root) collect_references(*m_root, out);

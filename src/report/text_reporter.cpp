@@ -164,9 +164,10 @@ class TextReporter : public Reporter {
       for (const auto& expectation : result.expectations) {
         if (expectation.passed) continue;
         if (shown++ == 0) continue;  // the first is the reason above
-        m_out << detail_indent << (expectation.severity == Severity::warning ? "warning: " : "also: ") << "expected "
-              << redactor.redact(expectation.expression)
-              << (expectation.detail.empty() ? "" : ", got " + redactor.redact(expectation.detail)) << "\n";
+        m_out << detail_indent << (expectation.severity == Severity::warning ? "warning: " : "also: ")
+              << (expectation.error ? "cannot check " : "expected ") << redactor.redact(expectation.expression)
+              << (expectation.detail.empty() ? "" : (expectation.error ? ": " : ", got ") + redactor.redact(expectation.detail))
+              << "\n";
       }
     }
     if (m_options.verbosity > 0) {

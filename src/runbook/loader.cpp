@@ -39,7 +39,10 @@ class RunbookLoader {
     runbook->file = m_path;
     runbook->where = m_diag.locate(root);
     if (!root.IsMap()) {
-      m_diag.error(root, "a runbook must be a YAML map with at least 'steps' (see docs/runbook-format.md)");
+      SourceLocation where = m_diag.locate(root);
+      if (where.line == 0) where.line = where.column = 1;
+      m_diag.error(where, root.IsNull() ? "the file is empty: a runbook needs at least a 'title' and 'steps'"
+                                        : "a runbook must be a YAML map with at least 'title' and 'steps' (see docs/runbook-format.md)");
       return runbook;
     }
     check_keys(root, k_runbook_keys, "the runbook", m_diag);
@@ -223,7 +226,9 @@ class RunbookLoader {
     step.executor_name = std::string(executor->name());
     step.action_where = m_diag.locate(node);
     const std::string what = std::string(executor->name()) + " step '" + step.id + "'";
-    YAML::Node action = node;
+    // yaml-cpp's Node::operator= writes through to the node it refers to; reset() rebinds.
+    YAML::Node action;
+    action.reset(node);
     if (!node.IsMap()) {
       std::string_view shorthand = executor->shorthand_field();
       if (shorthand.empty() || node.IsNull()) {
@@ -231,8 +236,9 @@ class RunbookLoader {
         return;
       }
       // `http: URL` is `http: {url: URL}`; `kubectl: [get, pods]` is `kubectl: {args: [...]}`.
-      action = YAML::Node(YAML::NodeType::Map);
-      action[std::string(shorthand)] = node;
+      YAML::Node wrapped(YAML::NodeType::Map);
+      wrapped[std::string(shorthand)] = node;
+      action.reset(wrapped);
     }
     std::vector<std::string> names;
     for (const auto& field : executor->fields()) names.push_back(field.name);
@@ -344,7 +350,8 @@ class RunbookLoader {
 
   void read_parallel(const YAML::Node& node, Step& step) {
     step.kind = Step::Kind::parallel;
-    YAML::Node steps = node;
+    YAML::Node steps;
+    steps.reset(node);
     if (node.IsMap()) {
       check_keys(node, {"max", "steps"}, "parallel of step '" + step.id + "'", m_diag);
       if (auto max = node["max"]) {
@@ -352,7 +359,7 @@ class RunbookLoader {
         if (value < 1 || value > 4096) m_diag.error(max, "max must be between 1 and 4096");
         step.max_concurrency = static_cast<int>(value);
       }
-      steps = node["steps"];
+      steps.reset(node["steps"]);
       if (!steps) {
         m_diag.error(node, "parallel has no 'steps'");
         return;
@@ -514,10 +521,11 @@ class RunbookLoader {
     auto read_one = [&](const YAML::Node& item) {
       Expectation expectation;
       expectation.where = m_diag.locate(item);
-      YAML::Node text = item;
+      YAML::Node text;
+      text.reset(item);
       if (item.IsMap()) {
         check_keys(item, {"that", "severity", "message"}, "an expectation of step '" + step.id + "'", m_diag);
-        text = item["that"];
+        text.reset(item["that"]);
         if (!text) {
           m_diag.error(item, "the expectation has no 'that' (the condition to check)");
           return;
@@ -558,11 +566,12 @@ class RunbookLoader {
       capture.where = m_diag.locate(it->first);
       if (!is_valid_identifier(capture.name) || capture.name.find('-') != std::string::npos)
         m_diag.error(it->first, "capture name '" + capture.name + "' must be lowercase letters, digits and '_'");
-      YAML::Node value = it->second;
+      YAML::Node value;
+      value.reset(it->second);
       if (value.IsMap()) {
         check_keys(value, {"value", "secret"}, "capture '" + capture.name + "'", m_diag);
         if (auto secret = value["secret"]) capture.secret = scalar_bool(secret, "secret", m_diag).value_or(false);
-        value = value["value"];
+        value.reset(it->second["value"]);
         if (!value) {
           m_diag.error(it->second, "capture '" + capture.name + "' has no 'value'");
           continue;

@@ -33,6 +33,14 @@ void collect_captures(const std::vector<Step>& steps, std::set<std::string>& out
   }
 }
 
+// Whitespace does not change a condition: "a>b" and "a > b" are the same case.
+std::string normalized(const std::string& text) {
+  std::string out;
+  for (char c : text)
+    if (c != ' ' && c != '\t' && c != '\n') out += c;
+  return out;
+}
+
 class RunbookValidator {
  public:
   RunbookValidator(const Runbook& runbook, const Config* config, Diagnostics& diagnostics)
@@ -150,30 +158,45 @@ class RunbookValidator {
       const DecisionCase& decision = step.cases[c];
       if (decision.when.empty()) continue;
       if (always_true) {
-        m_diag.error(decision.where, "this case can never be reached: case " + std::to_string(*always_true + 1) +
-                                         " above it is always true");
+        m_diag.error(decision.where, "this case can never be reached: " +
+                                         (step.cases[*always_true].when.static_truth()
+                                              ? "case " + std::to_string(*always_true + 1) + " above it is always true"
+                                              : "the cases above it cover every outcome"));
         m_dead_cases.insert({&step, c});
         continue;
       }
-      auto constant = decision.when.constant_value();
-      if (constant && !is_truthy(*constant)) {
+      auto constant = decision.when.static_truth();
+      if (constant && !*constant) {
         m_diag.error(decision.where, "this case can never be taken: its condition '" + decision.when.text() +
                                          "' is always false");
         m_dead_cases.insert({&step, c});
         continue;
       }
-      auto [it, inserted] = seen_conditions.emplace(decision.when.text(), c);
+      std::string text = normalized(decision.when.text());
+      auto [it, inserted] = seen_conditions.emplace(text, c);
       if (!inserted) {
         m_diag.error(decision.where, "this case can never be taken: case " + std::to_string(it->second + 1) +
                                          " has the same condition");
         m_dead_cases.insert({&step, c});
         continue;
       }
-      if (constant && is_truthy(*constant)) always_true = c;
+      // `x` then `!x`: between them every run takes one of the two, so nothing after is reachable.
+      std::string negation = text.rfind("!", 0) == 0 ? text.substr(1) : "!" + text;
+      if (text.rfind("!(", 0) == 0) negation = text.substr(2, text.size() - 3);
+      auto complement = seen_conditions.find(negation);
+      if (complement == seen_conditions.end() && text.rfind("!", 0) != 0)
+        complement = seen_conditions.find("!(" + text + ")");
+      if (constant && *constant) {
+        always_true = c;
+      } else if (complement != seen_conditions.end() && complement->second != c) {
+        always_true = c;
+      }
     }
     if (always_true) {
-      m_diag.error(step.default_where, "the default can never be reached: case " + std::to_string(*always_true + 1) +
-                                           " is always true");
+      m_diag.error(step.default_where, "the default can never be reached: " +
+                                           (step.cases[*always_true].when.static_truth()
+                                                ? "case " + std::to_string(*always_true + 1) + " is always true"
+                                                : "the cases above it cover every outcome"));
       m_dead_default.insert(&step);
     }
   }

@@ -1,0 +1,150 @@
+"""The command line as users meet it: list, show, validate, bad input, exit codes."""
+import glob
+import json
+import os
+import re
+import unittest
+
+from harness import RUNBOOKS, SOURCE_DIR, TtopsTestCase, run_ttops
+
+INVALID = os.path.join(SOURCE_DIR, "tests", "cases", "invalid")
+UPDATE = os.environ.get("TTOPS_UPDATE_GOLDEN") == "1"
+LOCATION = re.compile(r"^[^:]+\.yaml:\d+:\d+: \S")
+
+
+class ValidateTest(TtopsTestCase):
+    def test_library_is_clean(self):
+        result = run_ttops("--runbooks", RUNBOOKS, "validate")
+        self.assertExit(result, 0)
+        self.assertRegex(result.stdout, r"^ok: \d+ runbooks?, \d+ procedures?, 1 config\n$")
+        self.assertEqual(result.stderr, "")
+
+    def test_every_broken_runbook_is_reported_with_file_line_col(self):
+        files = sorted(glob.glob(os.path.join(INVALID, "*", "*.yaml")))
+        self.assertGreaterEqual(len(files), 20)
+        for path in files:
+            with self.subTest(file=os.path.basename(path)):
+                result = run_ttops("--runbooks", RUNBOOKS, "validate", path)
+                self.assertExit(result, 2)
+                problems = [line for line in result.stderr.splitlines() if not re.match(r"^\d+ problems?$", line)]
+                self.assertTrue(problems, repr(result))
+                for line in problems:
+                    self.assertRegex(line, LOCATION)
+                    self.assertTrue(line.startswith(path + ":"), line)
+                self.assertNotIn("internal error", result.stderr)
+
+    def test_broken_corpus_matches_the_golden_text(self):
+        result = run_ttops("--runbooks", RUNBOOKS, "validate", "tests/cases/invalid", cwd=SOURCE_DIR)
+        self.assertExit(result, 2)
+        golden = os.path.join(INVALID, "expected.txt")
+        if UPDATE:
+            with open(golden, "w") as f:
+                f.write(result.stderr)
+        with open(golden) as f:
+            self.assertEqual(result.stderr, f.read())
+
+    def test_json_output_lists_problems(self):
+        result = run_ttops("--runbooks", RUNBOOKS, "-o", "json", "validate", os.path.join(INVALID, "svc", "unknown-key.yaml"))
+        self.assertExit(result, 2)
+        doc = result.json()
+        self.assertFalse(doc["valid"])
+        self.assertEqual(doc["problems"][0]["line"], 5)
+        self.assertEqual(doc["problems"][0]["column"], 5)
+
+    def test_missing_path(self):
+        result = run_ttops("validate", "/nonexistent/runbook.yaml")
+        self.assertExit(result, 2)
+        self.assertIn("no such file or directory", result.stderr)
+
+    def test_nothing_runs_from_an_invalid_runbook(self):
+        lib = self.library({"venue/broken.yaml": "title: x\nsteps:\n  - id: a\n    http: http://127.0.0.1:9/\n"
+                                                 "    expect: [status = 200]\n"})
+        result = self.ttops("runbook", "venue", "broken", library=lib)
+        self.assertExit(result, 2)
+        self.assertIn("broken.yaml:5:21: expression: use ==", result.stderr)
+        self.assertEqual(result.stdout, "")
+
+
+class CommandLineTest(TtopsTestCase):
+    def test_list_table_and_json(self):
+        result = run_ttops("--runbooks", RUNBOOKS, "list")
+        self.assertExit(result, 0)
+        self.assertRegex(result.stdout.splitlines()[0], r"^SERVICE\s+RUNBOOK\s+SEVERITY\s+TITLE$")
+        result = run_ttops("--runbooks", RUNBOOKS, "-o", "json", "list")
+        self.assertExit(result, 0)
+        runbooks = result.json()
+        self.assertTrue(runbooks)
+        for runbook in runbooks:
+            for key in ("service", "name", "title", "severity", "covers"):
+                self.assertIn(key, runbook)
+
+    def test_list_unknown_service_suggests(self):
+        result = run_ttops("--runbooks", RUNBOOKS, "list", "venu")
+        self.assertExit(result, 2)
+        self.assertIn("did you mean 'venue'", result.stderr)
+
+    def test_unknown_command_suggests(self):
+        result = run_ttops("lsit")
+        self.assertExit(result, 2)
+        self.assertIn("unknown command 'lsit' (did you mean 'list'?)", result.stderr)
+
+    def test_unknown_runbook_suggests(self):
+        result = run_ttops("--runbooks", RUNBOOKS, "runbook", "venue", "helth")
+        self.assertExit(result, 2)
+        self.assertIn("service 'venue' has no runbook 'helth' (did you mean 'health'?)", result.stderr)
+
+    def test_unknown_environment_and_parameter(self):
+        result = run_ttops("--runbooks", RUNBOOKS, "--env", "prodution", "runbook", "venue", "health")
+        self.assertExit(result, 2)
+        self.assertIn("unknown environment 'prodution' (did you mean 'production'?)", result.stderr)
+        result = run_ttops("--runbooks", RUNBOOKS, "runbook", "venue", "health", "--set", "nope=1")
+        self.assertExit(result, 2)
+        self.assertIn("has no parameter 'nope'", result.stderr)
+        result = run_ttops("--runbooks", RUNBOOKS, "runbook", "venue", "health", "--set", "novalue")
+        self.assertExit(result, 2)
+        self.assertIn("--set expects KEY=VALUE", result.stderr)
+
+    def test_bad_flags_are_usage_errors(self):
+        for args in (["--concurrency", "0", "list"], ["-o", "yaml", "list"], ["runbook"], ["--bogus", "list"]):
+            with self.subTest(args=args):
+                result = run_ttops("--runbooks", RUNBOOKS, *args)
+                self.assertExit(result, 2)
+                self.assertTrue(result.stderr.startswith("error: "), repr(result))
+
+    def test_help_and_version(self):
+        result = run_ttops("--help")
+        self.assertExit(result, 0)
+        self.assertIn("Exit codes:", result.stdout)
+        result = run_ttops("--version")
+        self.assertExit(result, 0)
+        self.assertRegex(result.stdout, r"^ttops \d+\.\d+\.\d+\n$")
+
+    def test_show_expands_templates_for_the_environment(self):
+        result = run_ttops("--runbooks", RUNBOOKS, "--env", "production", "show", "venue", "health")
+        self.assertExit(result, 0)
+        self.assertIn("$ GET http://venue-service:3002/health", result.stdout)
+        self.assertNotIn("{{", result.stdout)
+
+    def test_no_library(self):
+        result = run_ttops("--runbooks", "/nonexistent", "list")
+        self.assertExit(result, 2)
+        self.assertIn("is not a directory", result.stderr)
+
+    def test_mutation_without_terminal_or_yes_is_refused_before_anything_runs(self):
+        lib = self.library({"minting/pause.yaml": """title: pause
+steps:
+  - id: first
+    http: http://127.0.0.1:9/never
+  - id: pause
+    http: {url: "http://127.0.0.1:9/admin/queue/pause", method: POST}
+    confirm: Pause all minting?
+"""})
+        result = self.ttops("runbook", "minting", "pause", library=lib)
+        self.assertExit(result, 3)
+        self.assertIn("pause (mutate)", result.stderr)
+        self.assertIn("--yes", result.stderr)
+        self.assertEqual(result.stdout, "")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,49 @@
+#include <catch2/catch.hpp>
+
+#include "util/duration.hpp"
+#include "util/redact.hpp"
+#include "util/suggest.hpp"
+#include "util/text.hpp"
+
+using namespace ttops;
+
+TEST_CASE("durations", "[util]") {
+  CHECK(parse_duration("500ms")->count() == 500);
+  CHECK(parse_duration("1m30s")->count() == 90'000);
+  CHECK(parse_duration("1.5s")->count() == 1500);
+  CHECK(parse_duration("5")->count() == 5000);
+  CHECK_FALSE(parse_duration("5 parsecs"));
+  CHECK_FALSE(parse_duration(""));
+  CHECK_FALSE(parse_duration("-1s"));
+  CHECK(format_duration(0.012) == "12ms");
+  CHECK(format_duration(2.345) == "2.3s");
+  CHECK(format_duration(125.0) == "2m05s");
+}
+
+TEST_CASE("suggestions", "[util]") {
+  CHECK(did_you_mean("expct", {"expect", "capture"}) == " (did you mean 'expect'?)");
+  CHECK(did_you_mean("zzzzzz", {"expect", "capture"}).empty());
+}
+
+TEST_CASE("redaction masks plain, URL-encoded, base64 and URL passwords", "[util]") {
+  Redactor r;
+  r.add_secret("s3cr3t/token+x");
+  CHECK(r.redact("Bearer s3cr3t/token+x") == "Bearer ***");
+  CHECK(r.redact("q=" + percent_encode("s3cr3t/token+x")) == "q=***");
+  CHECK(r.redact("b64 " + base64_encode("s3cr3t/token+x")) == "b64 ***");
+  CHECK(r.redact("postgres://app:hunter2@db:5432/x") == "postgres://app:***@db:5432/x");
+  CHECK(r.redact("redis://:pw@cache:6379/0 and http://host/path") == "redis://:***@cache:6379/0 and http://host/path");
+  CHECK(r.redact("no secrets here") == "no secrets here");
+  CHECK(redact_url_credentials("https://user@host/x") == "https://user@host/x");
+}
+
+TEST_CASE("shell quoting shows exact command lines", "[util]") {
+  CHECK(shell_join({"kubectl", "set", "env", "deployment/x", "A=b c"}) == "kubectl set env deployment/x 'A=b c'");
+  CHECK(shell_quote("it's") == "'it'\\''s'");
+}
+
+TEST_CASE("a swapped pair of letters is one edit", "[util]") {
+  CHECK(edit_distance("lsit", "list") == 1);
+  CHECK(edit_distance("kitten", "sitting") == 3);
+  CHECK(did_you_mean("lsit", {"list", "show"}) == " (did you mean 'list'?)");
+}
