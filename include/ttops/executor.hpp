@@ -54,6 +54,8 @@ struct StepContext {
   const RunOptions* options = nullptr;
   const Json* target = nullptr;  // the selected environment's values for this service
   Redactor* redactor = nullptr;  // register secrets discovered while running
+  Effect effect = Effect::read;  // the step's final class: e.g. Postgres opens a read-only
+                                 // transaction unless the step may write
 
   std::chrono::milliseconds remaining() const;
   bool cancelled() const { return cancel != nullptr && cancel->cancelled(); }

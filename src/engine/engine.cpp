@@ -611,6 +611,7 @@ struct Engine::Impl {
     context.target = &target;
     context.redactor = &process_redactor();
     result.effect = max_effect(step.effect, step.executor->effect(action));
+    context.effect = result.effect;
     result.command = process_redactor().redact(step.executor->describe(action, context));
     if (result.effect != Effect::read || step.executor->needs_operator()) {
       if (!gate(step, result)) return result;
