@@ -494,6 +494,8 @@ struct Engine::Impl {
     }
     result.seconds = seconds_since(started);
     result.reason = process_redactor().redact(result.reason);
+    result.handled = result.status == StepStatus::failed && (step.on_failure.action == FailureAction::ignore ||
+                                                             step.on_failure.action == FailureAction::go_to);
     report_finished(result, depth);
     return result;
   }

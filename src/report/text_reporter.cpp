@@ -69,7 +69,7 @@ class TextReporter : public Reporter {
     stop_ticker();
     std::lock_guard lock(m_mutex);
     clear_live_line();
-    int counts[6] = {0, 0, 0, 0, 0, 0};
+    int counts[7] = {0, 0, 0, 0, 0, 0, 0};
     count(run.steps, counts);
     std::string_view colour = run.status == RunStatus::passed  ? m_palette.green
                               : run.status == RunStatus::warned ? m_palette.yellow
@@ -86,6 +86,7 @@ class TextReporter : public Reporter {
     add(counts[static_cast<int>(StepStatus::skipped)], "skipped");
     add(counts[static_cast<int>(StepStatus::declined)], "declined");
     add(counts[static_cast<int>(StepStatus::interrupted)], "interrupted");
+    add(counts[k_handled], counts[k_handled] == 1 ? "failure handled by the runbook" : "failures handled by the runbook");
     m_out << (parts.empty() ? std::string("no steps ran") : join(parts, ", ")) << " in "
           << format_duration(run.seconds) << "\n";
     if (!run.reason.empty() && run.status != RunStatus::passed)
@@ -94,6 +95,8 @@ class TextReporter : public Reporter {
   }
 
  private:
+  static constexpr int k_handled = 6;  // after the StepStatus values
+
   struct Running {
     Clock::time_point started;
     std::string title;
@@ -108,6 +111,10 @@ class TextReporter : public Reporter {
   static void count(const std::vector<StepResult>& steps, int* counts) {
     for (const auto& step : steps) {
       if (step.kind == "decision") continue;
+      if (step.handled) {
+        ++counts[k_handled];
+        continue;
+      }
       if (step.children.empty() || step.kind == "procedure") {
         if (step.children.empty()) {
           ++counts[static_cast<int>(step.status)];
@@ -141,11 +148,13 @@ class TextReporter : public Reporter {
     std::size_t id_width = depth == 0 ? 20 : 18;
     std::string padded_id = id.size() < id_width ? id + std::string(id_width - id.size(), ' ') : id + " ";
     std::string title = result.title == result.id ? std::string() : result.title;
+    if (title.empty()) padded_id = std::string(trim(padded_id));
     m_out << indent << m_palette.bold << colour << word << m_palette.reset << "  " << padded_id
           << redactor.redact(title);
     if (result.kind == "decision" && !result.decision.empty()) m_out << m_palette.cyan << "  -> " << result.decision << m_palette.reset;
     if (result.kind != "decision" && result.status != StepStatus::skipped && result.status != StepStatus::declined)
       m_out << m_palette.dim << "  " << format_duration(result.seconds) << m_palette.reset;
+    if (result.handled) m_out << m_palette.dim << "  (expected by the runbook: it goes on)" << m_palette.reset;
     m_out << "\n";
 
     std::string detail_indent = indent + "      ";
