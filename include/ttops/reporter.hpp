@@ -15,6 +15,7 @@ struct ReporterOptions {
   bool color = false;     // ANSI colour (a TTY without NO_COLOR or --no-color)
   bool live = false;      // redraw a status line while a step waits (a TTY)
   int verbosity = 0;
+  bool fail_on_warning = false;  // --fail-on warning: warnings count as failures in reports
 };
 
 /// What a run is about to do, sent before the first step.

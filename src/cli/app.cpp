@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "audit/audit_log.hpp"
 #include "cli/command.hpp"
 #include "engine/scope.hpp"
 #include "report/report_json.hpp"
@@ -206,6 +207,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_flag("--insecure", options.insecure, "Do not verify TLS certificates (explicit opt-in)");
   app.add_option("--concurrency", options.concurrency, "Most steps of a parallel group running at once")
       ->check(CLI::Range(1, 4096));
+  app.add_option("--audit-log", options.audit_log, "Audit log file (default: $TTOPS_AUDIT_LOG, <state dir>/audit.jsonl)");
+  app.add_flag("--reveal-secrets", options.reveal_secrets,
+               "Show secrets in output instead of masking them (recorded in the audit log)");
 
   std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
   for (const auto& spec : command_table()) {
@@ -247,6 +251,17 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   setup_logging(options.verbosity);
   CommandContext context(options, out, err);
+  if (options.reveal_secrets) {
+    // Revealing is a deliberate act: it is audited before anything is shown.
+    AuditLog audit(options.audit_log.empty() ? AuditLog::default_path() : std::filesystem::path(options.audit_log));
+    std::vector<std::string> argv_list(argv, argv + argc);
+    std::string error;
+    if (!audit.append(Json{{"phase", "reveal-secrets"}, {"command", shell_join(argv_list)}}, error)) {
+      context.error("--reveal-secrets: " + error + "; refusing to reveal secrets without an audit record");
+      return exit_code::refused;
+    }
+    process_redactor().set_revealing(true);
+  }
   for (auto& [sub, command] : commands)
     if (sub->parsed()) return command->run(context);
   return exit_code::usage;

@@ -31,6 +31,8 @@ struct GlobalOptions {
   std::string ca_file;
   bool insecure = false;
   int concurrency = 16;
+  std::string audit_log;         // --audit-log FILE
+  bool reveal_secrets = false;   // --reveal-secrets (audited)
 };
 
 /// What a command runs with: the global options, its streams, and lazily opened library/config.

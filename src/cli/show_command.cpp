@@ -16,30 +16,6 @@ namespace ttops {
 
 namespace {
 
-// Renders what can be known before a run; templates that read results stay as written.
-Json render_known(const Json& value, const EvalScope& scope) {
-  if (value.is_string()) {
-    const auto& text = value.get_ref<const std::string&>();
-    if (!Template::has_holes(text)) return value;
-    try {
-      return Template::parse(text).render_value(scope);
-    } catch (const std::exception&) {
-      return value;
-    }
-  }
-  if (value.is_array()) {
-    Json out = Json::array();
-    for (const auto& item : value) out.push_back(render_known(item, scope));
-    return out;
-  }
-  if (value.is_object()) {
-    Json out = Json::object();
-    for (auto it = value.begin(); it != value.end(); ++it) out[it.key()] = render_known(it.value(), scope);
-    return out;
-  }
-  return value;
-}
-
 class ShowCommand : public Command {
  public:
   void define(CLI::App& command) override {

@@ -147,6 +147,38 @@ Json render_tree(const Json& value, const EvalScope& scope) {
   return value;
 }
 
+Json render_known(const Json& value, const EvalScope& scope) {
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    if (!Template::has_holes(text)) return value;
+    try {
+      return Template::parse(text).render_value(scope);
+    } catch (const std::exception&) {
+      return value;
+    }
+  }
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const auto& item : value) out.push_back(render_known(item, scope));
+    return out;
+  }
+  if (value.is_object()) {
+    Json out = Json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) out[it.key()] = render_known(it.value(), scope);
+    return out;
+  }
+  return value;
+}
+
+bool has_unrendered(const Json& value) {
+  if (value.is_string()) return Template::has_holes(value.get_ref<const std::string&>());
+  if (value.is_array() || value.is_object()) {
+    for (const auto& item : value)
+      if (has_unrendered(item)) return true;
+  }
+  return false;
+}
+
 std::vector<GatedStep> gated_steps(const Runbook& runbook) {
   std::vector<GatedStep> out;
   std::vector<const Runbook*> seen;
@@ -373,9 +405,10 @@ struct Engine::Impl {
 
   // --- flows -------------------------------------------------------------------------------
 
-  FlowEnd run_flow(const std::vector<Step>& steps, Frame& frame, int depth, std::vector<StepResult>& out) {
+  FlowEnd run_flow(const std::vector<Step>& steps, Frame& frame, int depth, std::vector<StepResult>& out,
+                   std::size_t start = 0) {
     std::map<std::string, int> visits;
-    std::size_t index = 0;
+    std::size_t index = start;
     while (index < steps.size()) {
       if (cancel.cancelled()) return FlowEnd::interrupted;
       const Step& step = steps[index];
@@ -406,18 +439,22 @@ struct Engine::Impl {
         for (auto it = result.captures.begin(); it != result.captures.end(); ++it) (*frame.captures)[it.key()] = it.value();
       StepStatus status = result.status;
       std::string decision = result.decision;
-      out.push_back(std::move(result));
 
-      if (status == StepStatus::interrupted) return FlowEnd::interrupted;
-      if (status == StepStatus::declined) return FlowEnd::declined;
+      // Where the flow goes next; a step that ends the run early names itself (a resume retries it).
+      std::optional<FlowEnd> end;
       std::string jump;
-      if (step.kind == Step::Kind::decision && status != StepStatus::failed && status != StepStatus::skipped) {
+      if (status == StepStatus::interrupted) {
+        end = FlowEnd::interrupted;
+      } else if (status == StepStatus::declined) {
+        end = FlowEnd::declined;
+      } else if (step.kind == Step::Kind::decision && status != StepStatus::failed && status != StepStatus::skipped) {
         jump = decision;
       } else if (status == StepStatus::failed) {
         switch (step.on_failure.action) {
           case FailureAction::stop:
             counted_failure = true;
-            return FlowEnd::stopped;
+            end = FlowEnd::stopped;
+            break;
           case FailureAction::proceed:
             counted_failure = true;
             jump = step.next;
@@ -433,15 +470,23 @@ struct Engine::Impl {
         if (status == StepStatus::warned) any_warning = true;
         jump = step.next;
       }
-      if (jump.empty()) {
-        ++index;
-      } else if (jump == "end") {
-        return FlowEnd::completed;
-      } else {
-        auto it = std::find_if(steps.begin(), steps.end(), [&](const Step& s) { return s.id == jump; });
-        if (it == steps.end()) return FlowEnd::stopped;  // validation prevents this
-        index = static_cast<std::size_t>(it - steps.begin());
+      std::size_t next_index = index + 1;
+      if (!end && !jump.empty()) {
+        if (jump == "end") {
+          next_index = steps.size();
+        } else {
+          auto it = std::find_if(steps.begin(), steps.end(), [&](const Step& s) { return s.id == jump; });
+          next_index = it == steps.end() ? steps.size() : static_cast<std::size_t>(it - steps.begin());
+        }
       }
+      if (depth == 0 && settings.observer != nullptr) {
+        std::string next = end ? step.id : next_index < steps.size() ? steps[next_index].id : std::string("end");
+        std::lock_guard lock(report_mutex);
+        settings.observer->top_level_step(result, frame.steps[step.id], next);
+      }
+      out.push_back(std::move(result));
+      if (end) return *end;
+      index = next_index;
     }
     return FlowEnd::completed;
   }
@@ -503,31 +548,55 @@ struct Engine::Impl {
   // --- actions -----------------------------------------------------------------------------
 
   // Asks before a gated step. False: it must not run (result filled in).
-  bool gate(const Step& step, StepResult& result) {
+  bool gate(const Step& step, StepResult& result, const Json& action, StepContext& context) {
     bool manual = step.executor->needs_operator();
     if (settings.options.dry_run) {
       result.status = StepStatus::skipped;
       result.dry_run = true;
-      result.reason = manual ? "dry run: manual step shown, not awaited" : "dry run: would run " + result.command;
+      if (manual) {
+        result.reason = "dry run: manual step shown, not awaited";
+        return false;
+      }
+      result.reason = "dry run: would run " + result.command;
+      preview(step, result, action, context);
       return false;
     }
-    if (settings.assume_yes) {
-      result.notes.emplace_back(manual ? "acknowledged by --yes (no operator asked)" : "confirmed by --yes");
+    Approval approval = Approval::confirm;
+    if (!manual && settings.approval) approval = settings.approval(result.effect);
+    if (approval == Approval::deny) {
+      result.status = StepStatus::declined;
+      result.reason = "denied by policy: " + std::string(to_string(result.effect)) + " steps may not run in " +
+                      run_info.value("environment", "");
+      declined = true;
+      return false;
+    }
+    if (approval == Approval::allow) {
+      result.notes.emplace_back("allowed by policy without confirmation");
+      return true;
+    }
+    const std::string service = run_info.value("service", "");
+    if (settings.assume_yes && (approval != Approval::confirm_typed || settings.confirm_destructive == service)) {
+      result.notes.emplace_back(manual ? "acknowledged by --yes (no operator asked)"
+                                       : approval == Approval::confirm_typed ? "confirmed by --yes --confirm-destructive"
+                                                                             : "confirmed by --yes");
       return true;
     }
     if (!settings.interactive || settings.prompter == nullptr) {
       result.status = StepStatus::declined;
-      result.reason = "needs confirmation and there is no terminal to ask on: rerun with --yes";
+      result.reason = approval == Approval::confirm_typed
+                          ? "destructive in " + run_info.value("environment", "") +
+                                ": needs --yes --confirm-destructive " + service + " (or a terminal to type it on)"
+                          : "needs confirmation and there is no terminal to ask on: rerun with --yes";
       declined = true;
       return false;
     }
     std::lock_guard lock(prompt_mutex);
-    std::string question = manual ? (step.confirm.empty() ? "Done?" : step.confirm)
-                                  : step.confirm;
+    std::string question = manual ? (step.confirm.empty() ? "Done?" : step.confirm) : step.confirm;
     std::optional<bool> answer;
     {
       std::lock_guard report_lock(report_mutex);  // keep live output off the prompt
-      answer = settings.prompter->confirm(result.title, question, result.command, "");
+      answer = settings.prompter->confirm(result.title, question, result.command,
+                                          approval == Approval::confirm_typed ? service : "");
     }
     if (answer && *answer) {
       result.notes.emplace_back(manual ? "acknowledged by the operator" : "confirmed by the operator");
@@ -537,6 +606,29 @@ struct Engine::Impl {
     result.reason = answer ? "declined by the operator" : "no answer: not run";
     declined = true;
     return false;
+  }
+
+  // Dry runs show what a mutation would do through the executor's safe substitute, if it has one.
+  void preview(const Step& step, StepResult& result, const Json& action, StepContext& context) {
+    context.deadline = Clock::now() + settings.default_timeout;
+    std::optional<ActionOutcome> outcome;
+    try {
+      outcome = session_for(step.executor).preview(action, context);
+    } catch (const std::exception& e) {
+      outcome = ActionOutcome::failure(std::string("preview error: ") + e.what());
+    }
+    if (!outcome) {
+      result.notes.emplace_back("no safe substitute: shown, not run");
+      return;
+    }
+    result.data = shorten(outcome->data);
+    result.data["previewed"] = true;
+    if (!outcome->ok) {
+      result.notes.push_back("preview failed: " + outcome->error);
+    } else if (outcome->data.contains("summary")) {
+      result.notes.push_back("preview: " + to_display_string(outcome->data["summary"]));
+    }
+    for (auto& note : outcome->notes) result.notes.push_back(std::move(note));
   }
 
   struct Verdict {
@@ -615,10 +707,25 @@ struct Engine::Impl {
     result.effect = max_effect(step.effect, step.executor->effect(action));
     context.effect = result.effect;
     result.command = process_redactor().redact(step.executor->describe(action, context));
-    if (result.effect != Effect::read || step.executor->needs_operator()) {
-      if (!gate(step, result)) return result;
+    bool mutates = result.effect != Effect::read;
+    if (mutates || step.executor->needs_operator()) {
+      if (!gate(step, result, action, context)) return result;
+    }
+    if (mutates && settings.observer != nullptr) {
+      std::string error;
+      bool allowed;
+      {
+        std::lock_guard lock(report_mutex);
+        allowed = settings.observer->before_mutation(step, result, error);
+      }
+      if (!allowed) {
+        result.status = StepStatus::failed;
+        result.reason = "not run: " + error;
+        return result;
+      }
     }
 
+    auto action_started = Clock::now();
     ExecutorSession& session = session_for(step.executor);
     const UntilPolicy until = step.until.value_or(UntilPolicy{std::chrono::milliseconds(0), std::nullopt, 1, 1, std::nullopt, {}});
     const Duration timeout = timeout_of(step, frame);
@@ -649,6 +756,11 @@ struct Engine::Impl {
         result.status = StepStatus::interrupted;
         result.reason = "interrupted";
         result.data = shorten(outcome.data);
+        if (mutates && settings.observer != nullptr) {
+          result.seconds = seconds_since(action_started);
+          std::lock_guard lock(report_mutex);
+          settings.observer->after_mutation(step, result);
+        }
         return result;
       }
       verdict = judge(step, outcome, frame);
@@ -701,6 +813,11 @@ struct Engine::Impl {
     for (auto& note : outcome.notes) result.notes.push_back(std::move(note));
     if (outcome.ok) capture(step, outcome, frame, result);
     result.data = shorten(outcome.data);
+    if (mutates && settings.observer != nullptr) {
+      result.seconds = seconds_since(action_started);
+      std::lock_guard lock(report_mutex);
+      settings.observer->after_mutation(step, result);
+    }
     return result;
   }
 
@@ -901,7 +1018,7 @@ Engine::Engine(EngineSettings settings, Reporter& reporter, const CancelToken& c
 
 Engine::~Engine() = default;
 
-RunResult Engine::run(const PreparedRun& prepared) {
+RunResult Engine::run(const PreparedRun& prepared, const ResumePoint* resume) {
   Impl& impl = *m_impl;
   const Runbook& runbook = *prepared.runbook;
   impl.target = prepared.target;
@@ -932,7 +1049,15 @@ RunResult Engine::run(const PreparedRun& prepared) {
   frame.params = prepared.params;
   frame.captures = &captures;
   frame.default_timeout = runbook.default_timeout;
-  FlowEnd end = impl.run_flow(runbook.steps, frame, 0, run.steps);
+  std::size_t start = 0;
+  if (resume != nullptr) {
+    frame.steps = resume->steps;
+    captures = resume->captures;
+    auto it = std::find_if(runbook.steps.begin(), runbook.steps.end(),
+                           [&](const Step& s) { return s.id == resume->step_id; });
+    start = it == runbook.steps.end() ? runbook.steps.size() : static_cast<std::size_t>(it - runbook.steps.begin());
+  }
+  FlowEnd end = impl.run_flow(runbook.steps, frame, 0, run.steps, start);
   run.seconds = seconds_since(started);
   switch (end) {
     case FlowEnd::interrupted:

@@ -4,6 +4,7 @@
 // happens into StepResults for the reporters. The world failing is a failed step, never an
 // exception out of here.
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -30,12 +31,41 @@ class Prompter {
                                       const std::string& typed_answer) = 0;
 };
 
+/// What the policy says about running a step of some effect in the selected environment.
+enum class Approval { allow, confirm, confirm_typed, deny };
+
+/// Watches a run for the audit trail and the journal. Called from the engine's threads, one
+/// call at a time.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  /// Before a mutating action runs (never in dry runs). False stops it: `error` says why
+  /// (an audit record that cannot be made durable means the action must not happen).
+  virtual bool before_mutation(const Step& step, const StepResult& result, std::string& error) = 0;
+  virtual void after_mutation(const Step& step, const StepResult& result) = 0;
+  /// A top-level step finished; `next` is the step the flow goes to, or "end". A step that
+  /// stopped the run names itself: that is where a resume starts.
+  virtual void top_level_step(const StepResult& result, const Json& view, const std::string& next) = 0;
+};
+
 struct EngineSettings {
   RunOptions options;
   bool assume_yes = false;   // --yes
   bool interactive = false;  // there is a terminal to ask on
   Prompter* prompter = nullptr;
   Duration default_timeout = std::chrono::seconds(30);
+  /// The policy for a mutating effect; unset: confirm every mutation.
+  std::function<Approval(Effect)> approval;
+  std::string confirm_destructive;  // --confirm-destructive SERVICE: the typed answer, given up front
+  RunObserver* observer = nullptr;
+};
+
+/// Where a resumed run starts, with what the journal recorded of the steps before it.
+struct ResumePoint {
+  std::string step_id;
+  Json steps = Json::object();     // step id -> view, as steps.<id> saw them
+  Json captures = Json::object();
+  Json journal = Json::array();    // the original run's step records, carried into the new journal
 };
 
 /// A step that needs someone's say-so before it runs.
@@ -76,7 +106,7 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  RunResult run(const PreparedRun& prepared);
+  RunResult run(const PreparedRun& prepared, const ResumePoint* resume = nullptr);
 
   struct Impl;
 
@@ -90,5 +120,9 @@ std::string iso8601_now();
 
 /// Renders every {{ }} in the strings of a JSON tree.
 Json render_tree(const Json& value, const EvalScope& scope);
+/// The same, before a run: strings whose templates read results not known yet stay as written.
+Json render_known(const Json& value, const EvalScope& scope);
+/// Whether a rendered tree still holds {{ }} (it depends on results of earlier steps).
+bool has_unrendered(const Json& value);
 
 }  // namespace ttops

@@ -7,7 +7,9 @@
 
 #define TTOPS_REPORTERS(X) \
   X(text)                  \
-  X(json)
+  X(json)                  \
+  X(junit)                 \
+  X(markdown)
 
 namespace ttops {
 

@@ -91,6 +91,10 @@ class TextReporter : public Reporter {
           << format_duration(run.seconds) << "\n";
     if (!run.reason.empty() && run.status != RunStatus::passed)
       m_out << "        " << process_redactor().redact(run.reason) << "\n";
+    bool resumable = run.status == RunStatus::failed || run.status == RunStatus::interrupted ||
+                     run.status == RunStatus::declined;
+    if (resumable && !run.dry_run && !run.run_id.empty())
+      m_out << m_palette.dim << "        continue from there: ttops resume " << run.run_id << m_palette.reset << "\n";
     m_out.flush();
   }
 

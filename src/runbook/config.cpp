@@ -165,10 +165,11 @@ std::optional<Config> load_config(const std::filesystem::path& file, const std::
           rule.decision = item["decision"] ? scalar_string(item["decision"], "decision", diagnostics).value_or("") : "";
           if (rule.effect != "*" && !parse_effect(rule.effect))
             diagnostics.error(item["effect"], "effect must be read, mutate, destructive or *");
-          static const std::vector<std::string> decisions = {"allow", "confirm", "deny"};
+          static const std::vector<std::string> decisions = {"allow", "confirm", "confirm-typed", "deny"};
           if (std::find(decisions.begin(), decisions.end(), rule.decision) == decisions.end())
             diagnostics.error(item["decision"] ? item["decision"] : item,
-                              "decision must be allow, confirm or deny" + did_you_mean(rule.decision, decisions));
+                              "decision must be allow, confirm, confirm-typed or deny" +
+                                  did_you_mean(rule.decision, decisions));
           config.policy.push_back(std::move(rule));
         }
       }

@@ -27,7 +27,7 @@ struct Environment {
 struct PolicyRule {
   std::string environment;  // a name, or "production" / "*" patterns
   std::string effect;       // read, mutate, destructive, or "*"
-  std::string decision;     // allow, confirm, deny
+  std::string decision;     // allow, confirm, confirm-typed, deny
   SourceLocation where;
 };
 

@@ -5,6 +5,7 @@ Environment:
   TTOPS_BIN         the ttops binary (ctest sets it; default build/src/ttops)
   TTOPS_SOURCE_DIR  the repository (default: two levels up from this file)
 """
+import atexit
 import json
 import os
 import shutil
@@ -23,6 +24,10 @@ FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures")
 RUNBOOKS = os.path.join(SOURCE_DIR, "runbooks")
 
 SERVICES = ["ticket", "event", "venue", "monitoring", "minting"]
+
+# Journals, locks and the audit log of test runs go to a throwaway state directory.
+STATE_DIR = tempfile.mkdtemp(prefix="ttops-state-")
+atexit.register(shutil.rmtree, STATE_DIR, True)
 
 
 class Result:
@@ -47,6 +52,7 @@ def run_ttops(*args, env=None, input=None, timeout=120, cwd=None):
     full_env = dict(os.environ)
     full_env["NO_COLOR"] = "1"
     full_env.pop("TTOPS_ENV", None)
+    full_env.setdefault("TTOPS_STATE_DIR", STATE_DIR)
     if env:
         full_env.update(env)
     started = time.monotonic()
