@@ -91,8 +91,10 @@ class TextReporter : public Reporter {
           << format_duration(run.seconds) << "\n";
     if (!run.reason.empty() && run.status != RunStatus::passed)
       m_out << "        " << process_redactor().redact(run.reason) << "\n";
-    bool resumable = run.status == RunStatus::failed || run.status == RunStatus::interrupted ||
-                     run.status == RunStatus::declined;
+    // Resuming matters when the runbook changes things; a read-only run is simply run again.
+    bool resumable = (run.status == RunStatus::failed || run.status == RunStatus::interrupted ||
+                      run.status == RunStatus::declined) &&
+                     changes_things(run.steps);
     if (resumable && !run.dry_run && !run.run_id.empty())
       m_out << m_palette.dim << "        continue from there: ttops resume " << run.run_id << m_palette.reset << "\n";
     m_out.flush();
@@ -100,6 +102,12 @@ class TextReporter : public Reporter {
 
  private:
   static constexpr int k_handled = 6;  // after the StepStatus values
+
+  static bool changes_things(const std::vector<StepResult>& steps) {
+    for (const auto& step : steps)
+      if (step.effect != Effect::read || step.kind == "manual" || changes_things(step.children)) return true;
+    return false;
+  }
 
   struct Running {
     Clock::time_point started;
