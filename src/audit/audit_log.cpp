@@ -23,7 +23,7 @@ constexpr const char* k_genesis = "000000000000000000000000000000000000000000000
 std::string record_hash(const Json& record) {
   Json copy = record;
   copy.erase("hash");
-  return sha256_hex(copy.dump());
+  return sha256_hex(dump_json(copy));
 }
 
 // The "hash" of the last complete line of the file, or the genesis value for an empty file.
@@ -95,7 +95,7 @@ bool AuditLog::append(Json record, std::string& error) {
   full = process_redactor().redact_json(full);
   full["prev"] = last_hash(fd);
   full["hash"] = record_hash(full);
-  std::string line = full.dump() + "\n";
+  std::string line = dump_json(full) + "\n";
   bool ok = true;
   std::size_t written = 0;
   while (written < line.size()) {

@@ -50,7 +50,7 @@ std::optional<RunLock> RunLock::acquire(const std::string& environment, const st
     }
     return std::nullopt;
   }
-  std::string text = holder.dump();
+  std::string text = dump_json(holder);
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) < 0) {
     // The lock is held even if the note about who holds it cannot be written.
   }

@@ -37,9 +37,8 @@ class AuditCommand : public Command {
       }
       auto verification = AuditLog::verify(path);
       if (context.options().output == "json") {
-        context.out() << Json{{"ok", verification.ok}, {"records", verification.records}, {"file", path.string()},
-                              {"bad_line", verification.bad_line}, {"reason", verification.reason}}
-                             .dump(2)
+        context.out() << dump_json(Json{{"ok", verification.ok}, {"records", verification.records}, {"file", path.string()},
+                              {"bad_line", verification.bad_line}, {"reason", verification.reason}}, 2)
                       << "\n";
       } else if (verification.ok) {
         context.out() << "ok: " << verification.records << " records, chain intact (" << path.string() << ")\n";
@@ -65,7 +64,7 @@ class AuditCommand : public Command {
       shown.push_back(std::move(record));
     }
     if (context.options().output == "json") {
-      context.out() << Json(shown).dump(2) << "\n";
+      context.out() << dump_json(Json(shown), 2) << "\n";
       return exit_code::ok;
     }
     auto& out = context.out();

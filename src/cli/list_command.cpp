@@ -78,7 +78,7 @@ class ListCommand : public Command {
     if (context.options().output == "json") {
       Json list = Json::array();
       for (const auto& runbook : shown) list.push_back(runbook_json(*runbook));
-      context.out() << list.dump(2) << "\n";
+      context.out() << dump_json(list, 2) << "\n";
       return diagnostics.empty() ? exit_code::ok : exit_code::usage;
     }
     std::size_t service_width = 7;

@@ -55,7 +55,7 @@ class PlanCommand : public Command {
                  {"params", process_redactor().redact_json(prepared->params)},
                  {"steps", steps}};
     if (context.options().output == "json") {
-      context.out() << process_redactor().redact_json(plan).dump(2) << "\n";
+      context.out() << dump_json(process_redactor().redact_json(plan), 2) << "\n";
     } else {
       std::ostringstream text;
       print(text, plan);
@@ -197,7 +197,7 @@ class PlanCommand : public Command {
         if (data.contains("summary")) {
           for (const auto& line : split_lines(to_display_string(data["summary"]))) out << body << "  " << line << "\n";
         } else if (!data.empty()) {
-          out << body << "  " << one_line(data.dump(), 200) << "\n";
+          out << body << "  " << one_line(dump_json(data), 200) << "\n";
         }
         for (const auto& note : preview["notes"]) out << body << "  " << note.get<std::string>() << "\n";
       }

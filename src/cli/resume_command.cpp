@@ -45,7 +45,7 @@ class ResumeCommand : public Command {
     for (auto it = params.begin(); it != params.end(); ++it) {
       // Secret values were never written down: they come again from where they came from.
       if (std::find(secret.begin(), secret.end(), it.key()) != secret.end()) continue;
-      overrides.emplace_back(it.key(), it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
+      overrides.emplace_back(it.key(), it.value().is_string() ? it.value().get<std::string>() : dump_json(it.value()));
     }
     auto prepared = session.prepare(service, name, overrides);
     if (!prepared) return exit_code::usage;

@@ -134,7 +134,7 @@ class ShowCommand : public Command {
         case Step::Kind::procedure: {
           Json with = render_known(step.with, scope);
           out << body << "uses procedure '" << step.procedure->name << "'";
-          if (!with.empty()) out << " with " << with.dump();
+          if (!with.empty()) out << " with " << dump_json(with);
           out << ":\n";
           StepScope inner = scope;
           Json params = Json::object();

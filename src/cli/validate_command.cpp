@@ -49,9 +49,8 @@ class ValidateCommand : public Command {
       Json problems = Json::array();
       for (const auto& d : diagnostics.items())
         problems.push_back(Json{{"file", d.where.file}, {"line", d.where.line}, {"column", d.where.column}, {"message", d.message}});
-      context.out() << Json{{"valid", diagnostics.empty()}, {"runbooks", runbooks}, {"procedures", procedures},
-                            {"configs", configs}, {"problems", problems}}
-                           .dump(2)
+      context.out() << dump_json(Json{{"valid", diagnostics.empty()}, {"runbooks", runbooks}, {"procedures", procedures},
+                            {"configs", configs}, {"problems", problems}}, 2)
                     << "\n";
     } else {
       context.print_diagnostics(diagnostics);

@@ -834,7 +834,7 @@ struct Engine::Impl {
     for (const auto& capture : step.capture) {
       try {
         Json value = capture.expr.evaluate(scope);
-        if (capture.secret) process_redactor().add_secret(value.is_string() ? value.get<std::string>() : value.dump());
+        if (capture.secret) process_redactor().add_secret(value.is_string() ? value.get<std::string>() : dump_json(value));
         result.captures[capture.name] = std::move(value);
       } catch (const EvaluationError& e) {
         result.captures[capture.name] = nullptr;

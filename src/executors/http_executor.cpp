@@ -250,7 +250,7 @@ class HttpSession : public ExecutorSession {
       }
     }
     if (action.contains("json")) {
-      body = action["json"].dump();
+      body = dump_json(action["json"]);
       if (!has_content_type) headers = curl_slist_append(headers, "Content-Type: application/json");
     } else if (action.contains("body")) {
       body = to_display_string(action["body"]);
@@ -392,7 +392,7 @@ class HttpExecutor : public Executor {
         out += " -H '" + it.key() + ": " + (sensitive ? std::string("***") : to_display_string(it.value())) + "'";
       }
     }
-    if (action.contains("json")) out += " --json '" + one_line(action["json"].dump(), 200) + "'";
+    if (action.contains("json")) out += " --json '" + one_line(dump_json(action["json"]), 200) + "'";
     if (action.contains("body")) out += " --data '" + one_line(to_display_string(action["body"]), 200) + "'";
     return out;
   }

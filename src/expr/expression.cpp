@@ -4,6 +4,7 @@
 #include "ttops/expression.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <sstream>
 
@@ -94,16 +95,20 @@ class Lexer {
     std::string_view unit = m_text.substr(unit_start, m_pos - unit_start);
     token.kind = Tok::number;
     token.text = std::string(m_text.substr(start, m_pos - start));
+    // strtod, not stod: huge ("8E880") and tiny ("8E-880") literals must be errors or zero at
+    // their column, never exceptions.
+    double number = std::strtod(digits.c_str(), nullptr);
+    if (!std::isfinite(number)) fail(start, "number '" + digits + "' is out of range");
     if (unit.empty()) {
-      if (is_float) {
-        token.value = std::stod(digits);
-      } else {
-        try {
-          token.value = static_cast<std::int64_t>(std::stoll(digits));
-        } catch (const std::out_of_range&) {
-          token.value = std::stod(digits);
+      if (!is_float) {
+        errno = 0;
+        long long integer = std::strtoll(digits.c_str(), nullptr, 10);
+        if (errno != ERANGE) {
+          token.value = static_cast<std::int64_t>(integer);
+          return;
         }
       }
+      token.value = number;
       return;
     }
     double factor = 0;
@@ -113,8 +118,9 @@ class Lexer {
     else if (unit == "h") factor = 3600;
     else if (unit == "d") factor = 86400;
     else fail(unit_start, "unknown unit '" + std::string(unit) + "' after a number (durations use ms, s, m, h, d)");
-    double seconds = std::stod(digits) * factor;
-    if (seconds == std::floor(seconds)) {
+    double seconds = number * factor;
+    if (!std::isfinite(seconds)) fail(start, "duration '" + token.text + "' is out of range");
+    if (seconds == std::floor(seconds) && std::fabs(seconds) < 9.0e15) {
       token.value = static_cast<std::int64_t>(seconds);
     } else {
       token.value = seconds;
@@ -466,8 +472,8 @@ int compare_values(const Json& a, const Json& b, const std::string& op) {
   auto x = numeric(a);
   auto y = numeric(b);
   if (x && y && (a.is_number() || b.is_number())) return *x < *y ? -1 : (*x > *y ? 1 : 0);
-  throw EvaluationError("cannot compare " + type_name(a) + " " + one_line(a.dump(), 40) + " " + op + " " +
-                        type_name(b) + " " + one_line(b.dump(), 40));
+  throw EvaluationError("cannot compare " + type_name(a) + " " + one_line(dump_json(a), 40) + " " + op + " " +
+                        type_name(b) + " " + one_line(dump_json(b), 40));
 }
 
 bool contains_value(const Json& haystack, const Json& needle) {
@@ -547,8 +553,8 @@ class Evaluator {
         const Json* base = eval_ref(*node.children[0], base_storage);
         Json key = eval(*node.children[1]);
         const Json* found = nullptr;
-        if (base != nullptr && base->is_array() && key.is_number()) {
-          auto i = key.get<std::int64_t>();
+        if (base != nullptr && base->is_array() && key.is_number() && std::fabs(key.get<double>()) < 9.0e15) {
+          auto i = static_cast<std::int64_t>(key.get<double>());
           auto size = static_cast<std::int64_t>(base->size());
           if (i < 0) i += size;  // [-1] is the last element
           if (i >= 0 && i < size) found = &(*base)[static_cast<std::size_t>(i)];
@@ -620,10 +626,15 @@ class Evaluator {
     if (!a || !b || !(left.is_number() || right.is_number()))
       throw EvaluationError("cannot compute " + type_name(left) + " " + op + " " + type_name(right) +
                             (left.is_null() || right.is_null() ? " (a value is missing)" : ""));
-    bool integers = left.is_number_integer() && right.is_number_integer();
-    if (op == "+") return integers ? Json(left.get<std::int64_t>() + right.get<std::int64_t>()) : number_value(*a + *b);
-    if (op == "-") return integers ? Json(left.get<std::int64_t>() - right.get<std::int64_t>()) : number_value(*a - *b);
-    if (op == "*") return integers ? Json(left.get<std::int64_t>() * right.get<std::int64_t>()) : number_value(*a * *b);
+    // Whole numbers stay exact unless they would overflow; then they become doubles.
+    std::int64_t exact = 0;
+    bool integers = left.is_number_integer() && right.is_number_integer() && !left.is_number_unsigned() &&
+                    !right.is_number_unsigned();
+    std::int64_t x = integers ? left.get<std::int64_t>() : 0;
+    std::int64_t y = integers ? right.get<std::int64_t>() : 0;
+    if (op == "+") return integers && !__builtin_add_overflow(x, y, &exact) ? Json(exact) : number_value(*a + *b);
+    if (op == "-") return integers && !__builtin_sub_overflow(x, y, &exact) ? Json(exact) : number_value(*a - *b);
+    if (op == "*") return integers && !__builtin_mul_overflow(x, y, &exact) ? Json(exact) : number_value(*a * *b);
     if (*b == 0) throw EvaluationError("division by zero");
     if (op == "/") return number_value(*a / *b);
     return number_value(std::fmod(*a, *b));
@@ -706,7 +717,7 @@ std::string render_node(const Node& node);
 std::string render_node(const Node& node) {
   switch (node.kind) {
     case Node::Kind::literal:
-      return node.value.dump();
+      return dump_json(node.value);
     case Node::Kind::name:
       return node.text;
     case Node::Kind::member:
@@ -823,7 +834,7 @@ std::string Expression::explain(const EvalScope& scope) const {
     std::string value;
     try {
       Evaluator evaluator(scope);
-      value = one_line(evaluator.eval(*node).dump(), 100);
+      value = one_line(dump_json(evaluator.eval(*node)), 100);
     } catch (const EvaluationError& error) {
       value = std::string("<") + error.what() + ">";
     }
@@ -858,7 +869,7 @@ std::string to_display_string(const Json& value) {
     out << d;
     return out.str();
   }
-  return value.dump();
+  return dump_json(value);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,11 +5,11 @@
 #include <functional>
 #include <limits>
 #include <mutex>
-#include <regex>
 #include <unordered_map>
 
 #include "expr/prometheus.hpp"
 #include "util/duration.hpp"
+#include "util/regex.hpp"
 #include "util/text.hpp"
 
 namespace ttops {
@@ -24,16 +24,16 @@ double as_number(const Json& v, const char* function) {
     double d = std::strtod(text.c_str(), &end);
     if (!text.empty() && end != nullptr && *end == '\0') return d;
   }
-  throw EvaluationError(std::string(function) + "() needs a number, got " + one_line(v.dump(), 40));
+  throw EvaluationError(std::string(function) + "() needs a number, got " + one_line(dump_json(v), 40));
 }
 
 const std::string& as_string(const Json& v, const char* function) {
-  if (!v.is_string()) throw EvaluationError(std::string(function) + "() needs a string, got " + one_line(v.dump(), 40));
+  if (!v.is_string()) throw EvaluationError(std::string(function) + "() needs a string, got " + one_line(dump_json(v), 40));
   return v.get_ref<const std::string&>();
 }
 
 const Json& as_list(const Json& v, const char* function) {
-  if (!v.is_array()) throw EvaluationError(std::string(function) + "() needs a list, got " + one_line(v.dump(), 40));
+  if (!v.is_array()) throw EvaluationError(std::string(function) + "() needs a list, got " + one_line(dump_json(v), 40));
   return v;
 }
 
@@ -81,7 +81,7 @@ Json fn_len(const std::vector<Json>& a, const EvalScope&) {
   if (a[0].is_null()) return 0;
   if (a[0].is_string()) return static_cast<std::int64_t>(a[0].get_ref<const std::string&>().size());
   if (a[0].is_array() || a[0].is_object()) return static_cast<std::int64_t>(a[0].size());
-  throw EvaluationError("len() needs a string, list or object, got " + one_line(a[0].dump(), 40));
+  throw EvaluationError("len() needs a string, list or object, got " + one_line(dump_json(a[0]), 40));
 }
 
 Json fn_lower(const std::vector<Json>& a, const EvalScope&) { return to_lower(as_string(a[0], "lower")); }
@@ -97,7 +97,7 @@ Json fn_trim(const std::vector<Json>& a, const EvalScope&) { return std::string(
 Json fn_int(const std::vector<Json>& a, const EvalScope&) {
   if (a[0].is_boolean()) return a[0].get<bool>() ? 1 : 0;
   double d = as_number(a[0], "int");
-  if (!std::isfinite(d)) throw EvaluationError("int() of a non-finite number");
+  if (!std::isfinite(d) || std::fabs(d) >= 9.0e15) throw EvaluationError("int() of a number too large to be exact");
   return static_cast<std::int64_t>(std::trunc(d));
 }
 
@@ -353,23 +353,11 @@ std::vector<std::string> function_names() {
 const std::vector<FunctionSpec>& all_functions() { return table(); }
 
 bool search_regex(const std::string& text, const std::string& pattern) {
-  thread_local std::unordered_map<std::string, std::regex> compiled;
-  auto it = compiled.find(pattern);
-  if (it == compiled.end()) {
-    if (compiled.size() > 64) compiled.clear();
-    std::string body = pattern;
-    auto flags = std::regex::ECMAScript | std::regex::optimize;
-    if (body.rfind("(?i)", 0) == 0) {
-      body = body.substr(4);
-      flags |= std::regex::icase;
-    }
-    try {
-      it = compiled.emplace(pattern, std::regex(body, flags)).first;
-    } catch (const std::regex_error& error) {
-      throw EvaluationError("bad regular expression '" + pattern + "': " + error.what());
-    }
+  try {
+    return cached_regex(pattern).search(text);
+  } catch (const std::invalid_argument& error) {
+    throw EvaluationError(error.what());
   }
-  return std::regex_search(text, it->second);
 }
 
 }  // namespace ttops

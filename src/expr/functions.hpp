@@ -22,7 +22,7 @@ const FunctionSpec* find_function(std::string_view name);
 std::vector<std::string> function_names();
 const std::vector<FunctionSpec>& all_functions();
 
-/// Regex search with a small cache of compiled patterns; "(?i)" at the start ignores case.
+/// Regex search (RE2, cached per thread); "(?i)" ignores case. Bad patterns: EvaluationError.
 bool search_regex(const std::string& text, const std::string& pattern);
 
 }  // namespace ttops

@@ -1,9 +1,10 @@
 #include "expr/prometheus.hpp"
 
+#include "util/regex.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <regex>
 #include <stdexcept>
 
 namespace ttops {
@@ -140,13 +141,8 @@ MetricSelector MetricSelector::parse(std::string_view text) {
   if (i != text.size() || (selector.name.empty() && selector.matchers.empty()))
     throw std::invalid_argument("malformed metric selector '" + std::string(text) + "'");
   for (const auto& matcher : selector.matchers) {
-    if (matcher.op == LabelMatcher::Op::regex || matcher.op == LabelMatcher::Op::not_regex) {
-      try {
-        std::regex check(matcher.value);
-      } catch (const std::regex_error&) {
-        throw std::invalid_argument("bad regular expression '" + matcher.value + "' in metric selector");
-      }
-    }
+    if (matcher.op == LabelMatcher::Op::regex || matcher.op == LabelMatcher::Op::not_regex)
+      (void)cached_regex(matcher.value);  // throws std::invalid_argument for a bad pattern
   }
   return selector;
 }
@@ -163,11 +159,12 @@ bool MetricSelector::matches(const MetricSample& sample) const {
       case LabelMatcher::Op::not_equal:
         if (value == matcher.value) return false;
         break;
+      // Prometheus anchors label regexes: they must match the whole value.
       case LabelMatcher::Op::regex:
-        if (!std::regex_match(value, std::regex(matcher.value))) return false;
+        if (!cached_regex(matcher.value).full_match(value)) return false;
         break;
       case LabelMatcher::Op::not_regex:
-        if (std::regex_match(value, std::regex(matcher.value))) return false;
+        if (cached_regex(matcher.value).full_match(value)) return false;
         break;
     }
   }

@@ -12,7 +12,7 @@ class JsonReporter : public Reporter {
  public:
   explicit JsonReporter(std::ostream& out) : m_out(out) {}
   void report_finished(const std::vector<RunResult>& runs) override {
-    m_out << report_document(runs).dump(2) << '\n';
+    m_out << dump_json(report_document(runs), 2) << '\n';
     m_out.flush();
   }
 

@@ -195,7 +195,7 @@ class TextReporter : public Reporter {
       for (const auto& note : result.notes) m_out << detail_indent << m_palette.dim << redactor.redact(note) << m_palette.reset << "\n";
       for (auto it = result.captures.begin(); it != result.captures.end(); ++it)
         m_out << detail_indent << m_palette.dim << "captured " << it.key() << " = "
-              << redactor.redact(one_line(it.value().dump(), 100)) << m_palette.reset << "\n";
+              << redactor.redact(one_line(dump_json(it.value()), 100)) << m_palette.reset << "\n";
     }
   }
 

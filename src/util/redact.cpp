@@ -99,7 +99,7 @@ void Redactor::add_secret(std::string_view secret) {
   if (secret.size() < 3) return;
   std::vector<std::string> forms = {std::string(secret), percent_encode(secret), base64_encode(secret)};
   // JSON output escapes quotes and backslashes; mask that spelling too.
-  std::string json_form = Json(std::string(secret)).dump();
+  std::string json_form = dump_json(Json(std::string(secret)));
   forms.push_back(json_form.substr(1, json_form.size() - 2));
   std::unique_lock lock(m_mutex);
   for (auto& form : forms) {

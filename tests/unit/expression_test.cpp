@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
+
 #include "ttops/expression.hpp"
 
 using ttops::EvaluationError;
@@ -181,4 +183,23 @@ TEST_CASE("templates", "[expr]") {
   REQUIRE(refs.size() == 2);
   CHECK(refs[0].column == 4);
   CHECK(refs[1].column == 23);
+}
+
+TEST_CASE("regexes run in linear time: no hang, no stack overflow on large input", "[expr]") {
+  MapScope scope;
+  scope.values["log"] = std::string(200000, 'a') + "b";
+  auto started = std::chrono::steady_clock::now();
+  CHECK(eval("log matches '(a*)*c'", scope) == false);  // catastrophic for a backtracking engine
+  CHECK(eval("log matches '^(a|aa)+b$'", scope) == true);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
+  CHECK_THROWS_WITH(eval("'x' matches '(unclosed'"), Catch::Contains("bad regular expression"));
+}
+
+TEST_CASE("values that are not UTF-8 never make reports throw", "[expr]") {
+  MapScope scope;
+  scope.values["body"] = std::string("caf\xe9 \xff\xfe");
+  auto explained = Expression::parse("body == 'x'").explain(scope);
+  CHECK_THAT(explained, Catch::StartsWith("body = \"caf"));
+  CHECK_NOTHROW(ttops::dump_json(scope.values));
+  CHECK_THROWS_WITH(Expression::parse("8E880 > 1"), Catch::Contains("out of range"));
 }
