@@ -11,6 +11,7 @@ std::unique_ptr<Command> make_plan_command();
 std::unique_ptr<Command> make_check_command();
 std::unique_ptr<Command> make_resume_command();
 std::unique_ptr<Command> make_audit_command();
+std::unique_ptr<Command> make_docs_command();
 
 const std::vector<CommandSpec>& command_table() {
   static const std::vector<CommandSpec> table = {
@@ -22,6 +23,7 @@ const std::vector<CommandSpec>& command_table() {
       {"check", "Smoke-check services (all at once): exit 0 only when every one passes", &make_check_command},
       {"resume", "Continue an interrupted or failed run from the step that did not finish", &make_resume_command},
       {"audit", "Show the audit trail of mutations, or verify its hash chain", &make_audit_command},
+      {"docs", "Generate the runbook library's documentation pages from the YAML", &make_docs_command},
   };
   return table;
 }

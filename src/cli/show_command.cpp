@@ -8,6 +8,7 @@
 #include "cli/command.hpp"
 #include "engine/engine.hpp"
 #include "engine/scope.hpp"
+#include "report/flow_diagram.hpp"
 #include "util/duration.hpp"
 #include "util/redact.hpp"
 #include "util/text.hpp"
@@ -21,6 +22,8 @@ class ShowCommand : public Command {
   void define(CLI::App& command) override {
     command.add_option("runbook", m_positionals, "SERVICE RUNBOOK, or SERVICE/RUNBOOK")->required()->expected(1, 2);
     command.add_option("--set", m_sets, "Set a parameter: --set key=value (repeatable)");
+    command.add_option("--format", m_format, "page (default), mermaid or dot: the flow as a diagram")
+        ->check(CLI::IsMember({"page", "mermaid", "dot"}));
   }
 
   int run(CommandContext& context) override {
@@ -43,6 +46,14 @@ class ShowCommand : public Command {
     if (!runbook) {
       context.print_diagnostics(diagnostics);
       return exit_code::usage;
+    }
+    if (m_format == "mermaid") {
+      context.out() << flow_mermaid(*runbook);
+      return exit_code::ok;
+    }
+    if (m_format == "dot") {
+      context.out() << flow_dot(*runbook);
+      return exit_code::ok;
     }
     auto prepared = prepare_run(runbook, *config, *environment, overrides, false, diagnostics);
     if (!prepared) {
@@ -176,6 +187,7 @@ class ShowCommand : public Command {
 
   std::vector<std::string> m_positionals;
   std::vector<std::string> m_sets;
+  std::string m_format = "page";
   RunOptions m_options;
   Json m_target;
   std::list<Json> m_param_frames;  // stable addresses for nested procedure scopes
