@@ -26,6 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int k_max_steps_per_run = 10000;  // a backstop: validation already rejects unbounded loops
 constexpr std::size_t k_report_body_limit = 4096;
+constexpr std::string_view k_message_separator = " :: ";  // in Executor::default_expectations()
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -309,6 +310,9 @@ struct Engine::Impl {
   std::atomic<bool> any_warning{false};
   Json target;
   Json run_info;
+  std::mutex outcome_mutex;
+  Json state = Json::object();          // aspect -> what the passed steps left it in
+  std::vector<std::string> next_steps;  // recovery texts of the steps that stopped or failed the run
 
   Impl(EngineSettings s, Reporter& r, const CancelToken& c) : settings(std::move(s)), reporter(r), cancel(c) {}
 
@@ -325,8 +329,11 @@ struct Engine::Impl {
     if (it != default_expectations.end()) return it->second;
     std::vector<Expectation> parsed;
     for (const auto& text : executor->default_expectations()) {
+      // "exit_code == 0 :: kubectl failed: {{ error }}": the condition, then its failure's words.
       Expectation expectation;
-      expectation.expr = Expression::parse(text);
+      auto separator = text.find(k_message_separator);
+      expectation.expr = Expression::parse(text.substr(0, separator));
+      if (separator != std::string::npos) expectation.message = text.substr(separator + k_message_separator.size());
       parsed.push_back(std::move(expectation));
     }
     return default_expectations.emplace(executor, std::move(parsed)).first->second;
@@ -494,8 +501,35 @@ struct Engine::Impl {
     }
     result.seconds = seconds_since(started);
     result.reason = process_redactor().redact(result.reason);
+    note_outcome(step, result, frame);
     report_finished(result, depth);
     return result;
+  }
+
+  // Keeps what the run reports if it stops part-way: the state the passed steps left (`leaves`),
+  // and what to do next (`recovery`) from each step whose failure stops or fails the run.
+  void note_outcome(const Step& step, const StepResult& result, const Frame& frame) {
+    bool passed = result.status == StepStatus::passed || result.status == StepStatus::warned;
+    bool counts_against_run =
+        result.status == StepStatus::declined || result.status == StepStatus::interrupted ||
+        (result.status == StepStatus::failed &&
+         (step.on_failure.action == FailureAction::stop || step.on_failure.action == FailureAction::proceed));
+    if (!(passed && !step.leaves.empty()) && !(counts_against_run && !step.recovery.empty())) return;
+    StepScope scope = scope_of(frame, &result.data);
+    auto render = [&](const std::string& text) {
+      try {
+        return process_redactor().redact(Template::parse(text).render(scope));
+      } catch (const std::exception&) {
+        return process_redactor().redact(text);  // a value it reads is missing: the words as written
+      }
+    };
+    std::lock_guard lock(outcome_mutex);
+    if (passed)
+      for (const auto& note : step.leaves) state[note.aspect] = render(note.text);
+    if (counts_against_run && !step.recovery.empty()) {
+      std::string text = render(step.recovery);
+      if (std::find(next_steps.begin(), next_steps.end(), text) == next_steps.end()) next_steps.push_back(text);
+    }
   }
 
   // --- actions -----------------------------------------------------------------------------
@@ -903,6 +937,11 @@ RunResult Engine::run(const PreparedRun& prepared) {
   Impl& impl = *m_impl;
   const Runbook& runbook = *prepared.runbook;
   impl.target = prepared.target;
+  {
+    std::lock_guard lock(impl.outcome_mutex);
+    impl.state = Json::object();
+    impl.next_steps.clear();
+  }
   impl.run_info = Json{{"id", prepared.run_id},
                        {"environment", prepared.environment},
                        {"dry_run", impl.settings.options.dry_run},
@@ -950,6 +989,11 @@ RunResult Engine::run(const PreparedRun& prepared) {
       break;
   }
   if (impl.cancel.cancelled()) run.status = RunStatus::interrupted;
+  {
+    std::lock_guard lock(impl.outcome_mutex);
+    run.state = impl.state;
+    if (run.status != RunStatus::passed && run.status != RunStatus::warned) run.next_steps = impl.next_steps;
+  }
   {
     std::lock_guard lock(impl.report_mutex);
     impl.reporter.run_finished(run);
