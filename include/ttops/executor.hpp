@@ -50,6 +50,7 @@ struct RunOptions {
 struct StepContext {
   std::string step_id;
   std::chrono::steady_clock::time_point deadline;  // the attempt must be over by then
+  std::chrono::milliseconds budget{0};  // how long the attempt was given (for messages: "within 5s")
   const CancelToken* cancel = nullptr;
   const RunOptions* options = nullptr;
   const Json* target = nullptr;  // the selected environment's values for this service

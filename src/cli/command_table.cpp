@@ -7,6 +7,7 @@ std::unique_ptr<Command> make_list_command();
 std::unique_ptr<Command> make_show_command();
 std::unique_ptr<Command> make_validate_command();
 std::unique_ptr<Command> make_runbook_command();
+std::unique_ptr<Command> make_rollback_command();
 
 const std::vector<CommandSpec>& command_table() {
   static const std::vector<CommandSpec> table = {
@@ -14,6 +15,7 @@ const std::vector<CommandSpec>& command_table() {
       {"show", "Show a runbook as a readable page, every step expanded", &make_show_command},
       {"validate", "Check runbooks and config; each problem as file:line:col", &make_validate_command},
       {"runbook", "Run a runbook", &make_runbook_command},
+      {"rollback", "Roll a service back: decision tree, undo, verification (docs/rollbacks.md)", &make_rollback_command},
   };
   return table;
 }

@@ -518,9 +518,9 @@ struct Engine::Impl {
     StepScope scope = scope_of(frame, &result.data);
     auto render = [&](const std::string& text) {
       try {
-        return process_redactor().redact(Template::parse(text).render(scope));
+        return process_redactor().redact(trim(Template::parse(text).render(scope)));
       } catch (const std::exception&) {
-        return process_redactor().redact(text);  // a value it reads is missing: the words as written
+        return process_redactor().redact(trim(text));  // a value it reads is missing: the words as written
       }
     };
     std::lock_guard lock(outcome_mutex);
@@ -668,6 +668,7 @@ struct Engine::Impl {
         budget = std::max(Duration(1), std::min(budget, left));
       }
       context.deadline = Clock::now() + budget;
+      context.budget = budget;
       auto attempt_started = Clock::now();
       try {
         outcome = session.run(action, context);

@@ -38,8 +38,8 @@ std::vector<std::pair<std::string, std::string>> env_of(const Json& action) {
 class ExecSession : public ExecutorSession {
  public:
   ActionOutcome run(const Json& action, StepContext& context) override {
-    auto timeout = context.remaining();
-    if (timeout.count() <= 0) return ActionOutcome::failure("no time left to run the command", true);
+    auto timeout = context.budget.count() > 0 ? context.budget : context.remaining();
+    if (context.remaining().count() <= 0) return ActionOutcome::failure("no time left to run the command", true);
     SubprocessSpec spec;
     spec.argv = command_of(action);
     if (spec.argv.empty() || spec.argv[0].empty()) return ActionOutcome::failure("the command is empty");

@@ -36,7 +36,10 @@ std::vector<std::string> words_of(const Json& list) {
   if (list.is_array()) {
     for (const auto& item : list) out.push_back(to_display_string(item));
   } else if (list.is_string()) {
-    out.push_back(list.get<std::string>());
+    // Not valid (the loader wants a list), but classified as the words it reads as, so that the
+    // one problem reported is that it is not a list.
+    for (auto& word : split(list.get<std::string>(), ' '))
+      if (!word.empty()) out.push_back(std::move(word));
   }
   return out;
 }
@@ -228,8 +231,8 @@ class KubectlSession : public ExecutorSession {
 
  private:
   static ActionOutcome run_argv(std::vector<std::string> argv, const Json& action, StepContext& context) {
-    auto timeout = context.remaining();
-    if (timeout.count() <= 0) return ActionOutcome::failure("no time left to run kubectl", true);
+    auto timeout = context.budget.count() > 0 ? context.budget : context.remaining();
+    if (context.remaining().count() <= 0) return ActionOutcome::failure("no time left to run kubectl", true);
     SubprocessSpec spec;
     spec.argv = std::move(argv);
     if (action.contains("stdin")) spec.stdin_text = to_display_string(action["stdin"]);

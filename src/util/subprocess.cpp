@@ -415,6 +415,8 @@ SubprocessResult run_subprocess(const SubprocessSpec& spec) {
   }
   posix_spawn_file_actions_adddup2(&settings.actions, out_write.get(), STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&settings.actions, err_write.get(), STDERR_FILENO);
+  // Only stdin, stdout and stderr: no socket or file another thread of ttops has open.
+  posix_spawn_file_actions_addclosefrom_np(&settings.actions, 3);
   if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&settings.actions, spec.cwd.c_str());
   // Its own process group, so that a timeout ends it and everything it started; default signal
   // dispositions and an empty mask, whatever ttops itself ignores or blocks (SIGPIPE).
