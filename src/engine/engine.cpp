@@ -515,7 +515,11 @@ struct Engine::Impl {
         (result.status == StepStatus::failed &&
          (step.on_failure.action == FailureAction::stop || step.on_failure.action == FailureAction::proceed));
     if (!(passed && !step.leaves.empty()) && !(counts_against_run && !step.recovery.empty())) return;
+    // The step's own captures are merged into the frame only after it returns: show them here.
+    Json captures = frame.captures != nullptr ? *frame.captures : Json::object();
+    for (auto it = result.captures.begin(); it != result.captures.end(); ++it) captures[it.key()] = it.value();
     StepScope scope = scope_of(frame, &result.data);
+    scope.captures = &captures;
     auto render = [&](const std::string& text) {
       try {
         return process_redactor().redact(trim(Template::parse(text).render(scope)));

@@ -14,9 +14,10 @@
 namespace ttops {
 
 const std::vector<std::string>& standard_target_keys() {
-  static const std::vector<std::string> keys = {"service",      "environment", "url",       "deployment",
-                                                "namespace",    "kube_context", "app_label", "database_url",
-                                                "redis_url",    "database"};
+  // As docs/runbook-format.md lists them (`target`).
+  static const std::vector<std::string> keys = {"service",      "environment",  "url",       "public_url",
+                                                "deployment",   "namespace",    "kube_context", "app_label",
+                                                "database_url", "redis_url",    "database"};
   return keys;
 }
 
