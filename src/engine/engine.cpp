@@ -518,7 +518,12 @@ struct Engine::Impl {
     // The step's own captures are merged into the frame only after it returns: show them here.
     Json captures = frame.captures != nullptr ? *frame.captures : Json::object();
     for (auto it = result.captures.begin(); it != result.captures.end(); ++it) captures[it.key()] = it.value();
-    StepScope scope = scope_of(frame, &result.data);
+    // A step that never ran (declined, interrupted) has no result: its fields read as null.
+    Json data = result.data.is_object() ? result.data : Json::object();
+    if (step.executor != nullptr)
+      for (const auto& field : step.executor->result_fields())
+        if (!data.contains(field)) data[field] = nullptr;
+    StepScope scope = scope_of(frame, &data);
     scope.captures = &captures;
     auto render = [&](const std::string& text) {
       try {
