@@ -1,7 +1,18 @@
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "test_support.hpp"
 #include "ttops/executor.hpp"
+#include "util/subprocess.hpp"
+
+extern char** environ;
 
 using namespace ttops;
 
@@ -199,4 +210,109 @@ TEST_CASE("kubectl: a mutating step without confirm text is rejected", "[kubectl
       "title: t\nsteps:\n  - id: rm\n    kubectl: [delete, pod, x]\n    effect: mutate\n    confirm: ok?\n");
   REQUIRE(lowered.size() == 1);
   CHECK(lowered[0].find("classified 'destructive' by the kubectl executor") != std::string::npos);
+}
+
+// --- preview against the Kubernetes API fixture ------------------------------------------------
+
+namespace {
+
+// The fixture of tests/fixtures/kube, started for one test and stopped (by pid) after it, with
+// KUBECONFIG pointing at it meanwhile.
+class KubeFixtureProcess {
+ public:
+  KubeFixtureProcess() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "ttops-unit-kube-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    m_dir = pattern;
+    std::string script = std::string(TTOPS_SOURCE_DIR) + "/tests/fixtures/kube/kube_fixture.py";
+    std::vector<std::string> argv = {*find_program("python3"), script, "--port", "0", "--kubeconfig-out",
+                                     m_dir + "/kubeconfig", "--port-file", m_dir + "/port"};
+    std::vector<char*> pointers;
+    for (auto& word : argv) pointers.push_back(word.data());
+    pointers.push_back(nullptr);
+    REQUIRE(::posix_spawn(&m_pid, argv[0].c_str(), nullptr, nullptr, pointers.data(), environ) == 0);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!std::filesystem::exists(m_dir + "/port")) {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::ifstream in(m_dir + "/port");
+    in >> m_port;
+    const char* previous = std::getenv("KUBECONFIG");
+    if (previous != nullptr) m_previous_kubeconfig = previous;
+    ::setenv("KUBECONFIG", (m_dir + "/kubeconfig").c_str(), 1);
+  }
+  ~KubeFixtureProcess() {
+    if (m_previous_kubeconfig) {
+      ::setenv("KUBECONFIG", m_previous_kubeconfig->c_str(), 1);
+    } else {
+      ::unsetenv("KUBECONFIG");
+    }
+    ::kill(m_pid, SIGTERM);
+    int status = 0;
+    ::waitpid(m_pid, &status, 0);
+    std::filesystem::remove_all(m_dir);
+  }
+  KubeFixtureProcess(const KubeFixtureProcess&) = delete;
+  KubeFixtureProcess& operator=(const KubeFixtureProcess&) = delete;
+
+  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(m_port) + path; }
+
+ private:
+  std::string m_dir;
+  pid_t m_pid = 0;
+  int m_port = 0;
+  std::optional<std::string> m_previous_kubeconfig;
+};
+
+// A GET through ttops's own HTTP executor.
+Json get_json(const std::string& url) {
+  RunOptions options;
+  auto session = find_executor("http")->open_session(options);
+  StepContext context;
+  context.options = &options;
+  context.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  ActionOutcome outcome = session->run(Json{{"url", url}}, context);
+  REQUIRE(outcome.ok);
+  return outcome.data["json"];
+}
+
+}  // namespace
+
+TEST_CASE("kubectl: preview is a server-side dry run that changes nothing", "[kubectl][fixture]") {
+  if (!find_program("kubectl") || !find_program("python3")) {
+    WARN("skipped: needs kubectl and python3 on PATH");
+    return;
+  }
+  KubeFixtureProcess fixture;
+  RunOptions options;
+  Json target = {{"kube_context", "ttops-fixture"}, {"namespace", "tickettoken"}};
+  StepContext context;
+  context.options = &options;
+  context.target = &target;
+  context.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto session = kubectl().open_session(options);
+
+  auto undo = session->preview(args({"rollout", "undo", "deployment/minting-service"}), context);
+  REQUIRE(undo);
+  CHECK(undo->ok);
+  CHECK(undo->data["exit_code"] == 0);
+  CHECK(undo->data["stdout"].get<std::string>().find("(server dry run)") != std::string::npos);
+  auto scale = session->preview(args({"scale", "deployment/minting-service", "--replicas=5"}), context);
+  REQUIRE(scale);
+  CHECK(scale->data["exit_code"] == 0);
+  // kubectl 1.32 has no --dry-run for rollout restart: no preview, and nothing sent.
+  CHECK_FALSE(session->preview(args({"rollout", "restart", "deployment/minting-service"}), context));
+
+  Json mutations = get_json(fixture.url("/_fixture/mutations"));
+  REQUIRE(mutations.size() == 2);
+  for (const auto& mutation : mutations) CHECK(mutation["dry_run"] == true);
+  Json deployment = get_json(fixture.url("/apis/apps/v1/namespaces/tickettoken/deployments/minting-service"));
+  CHECK(deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3");
+  CHECK(deployment["spec"]["replicas"] == 3);
+
+  // The real thing, for contrast: the same session runs it.
+  ActionOutcome ran = session->run(args({"scale", "deployment/minting-service", "--replicas=4"}), context);
+  CHECK(ran.data["exit_code"] == 0);
+  CHECK(get_json(fixture.url("/_fixture/mutations")).back()["dry_run"] == false);
 }
