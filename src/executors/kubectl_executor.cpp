@@ -280,7 +280,7 @@ class KubectlExecutor : public Executor {
                               "ttops runs kubectl without a shell, so nothing splits a string");
       return;
     }
-    if (logs) check_logs(logs, args, diagnostics);
+    if (logs) check_logs(logs, diagnostics);
     check_line_filter(action, diagnostics);
     if (!args) return;
     std::vector<std::string> words;
@@ -325,8 +325,7 @@ class KubectlExecutor : public Executor {
   }
 
  private:
-  static void check_logs(const YAML::Node& logs, const YAML::Node& args, Diagnostics& diagnostics) {
-    (void)args;
+  static void check_logs(const YAML::Node& logs, Diagnostics& diagnostics) {
     if (logs.IsScalar()) return;  // logs: deployment/x
     if (!logs.IsMap()) {
       diagnostics.error(logs, "logs must be a resource (deployment/x) or a map with 'selector' or 'resource'");

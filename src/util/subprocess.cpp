@@ -263,7 +263,10 @@ class RunningProcess {
     do {
       reaped = ::waitpid(m_pid, &m_status, block ? 0 : WNOHANG);
     } while (reaped < 0 && errno == EINTR);
-    if (reaped == m_pid || (reaped < 0 && errno == ECHILD)) m_exited = true;
+    if (reaped == m_pid || (reaped < 0 && errno == ECHILD)) {
+      m_exited = true;
+      m_pidfd.reset();  // it stays readable from now on: polling it would spin
+    }
     return m_exited;
   }
 
