@@ -121,7 +121,7 @@ std::optional<Config> load_config(const std::filesystem::path& file, const std::
         Environment environment;
         environment.name = it->first.Scalar();
         environment.where = diagnostics.locate(it->first);
-        const YAML::Node& body = it->second;
+        YAML::Node body = it->second;  // a handle: the iterator's proxy dies at the end of the line
         if (!body.IsMap()) {
           diagnostics.error(body, "environment '" + environment.name + "' must be a map");
           continue;

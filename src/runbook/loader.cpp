@@ -116,7 +116,7 @@ class RunbookLoader {
       param.where = m_diag.locate(it->first);
       if (!is_valid_identifier(param.name))
         m_diag.error(it->first, "parameter name '" + param.name + "' must be lowercase letters, digits, '-' or '_'");
-      const YAML::Node& spec = it->second;
+      YAML::Node spec = it->second;  // a handle: the iterator's proxy dies at the end of the line
       if (spec.IsMap()) {
         check_keys(spec, {"default", "description", "type", "secret", "env", "required"}, "parameter '" + param.name + "'",
                    m_diag);
