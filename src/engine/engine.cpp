@@ -509,7 +509,9 @@ struct Engine::Impl {
   // Keeps what the run reports if it stops part-way: the state the passed steps left (`leaves`),
   // and what to do next (`recovery`) from each step whose failure stops or fails the run.
   void note_outcome(const Step& step, const StepResult& result, const Frame& frame) {
-    bool passed = result.status == StepStatus::passed || result.status == StepStatus::warned;
+    // A dry run changes nothing: what its steps would leave is not the state of the system.
+    bool passed = !settings.options.dry_run &&
+                  (result.status == StepStatus::passed || result.status == StepStatus::warned);
     bool counts_against_run =
         result.status == StepStatus::declined || result.status == StepStatus::interrupted ||
         (result.status == StepStatus::failed &&

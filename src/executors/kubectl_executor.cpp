@@ -280,6 +280,10 @@ class KubectlExecutor : public Executor {
                               "ttops runs kubectl without a shell, so nothing splits a string");
       return;
     }
+    if (args && !logs && args.size() == 0) {
+      diagnostics.error(args, "args is empty: give kubectl's command, e.g. [get, pods]");
+      return;
+    }
     if (logs) check_logs(logs, diagnostics);
     check_line_filter(action, diagnostics);
     if (!args) return;

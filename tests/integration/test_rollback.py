@@ -282,9 +282,11 @@ class RollbackTest(KubeTestCase):
         result = self.rollback("minting", "--dry-run", "--mode", "emergency")  # undo and scale
         self.assertExit(result, 0)
         self.assertEqual(self.kube.mutations(), [])
-        steps = self.flat_steps(result.json()["runs"][0])
+        run = result.json()["runs"][0]
+        steps = self.flat_steps(run)
         self.assertTrue(steps["undo"]["dry_run"])
         self.assertTrue(steps["scale-up"]["dry_run"])
+        self.assertEqual(run["state"], {})  # nothing was rolled back, whatever the reads saw
 
         self.sandbox.set("minting", healthy=True)
         result = self.rollback("minting", "--with-db", "--dry-run", "--set", f"app_dir={self.app_dir}")

@@ -452,3 +452,21 @@ TEST_CASE("leaves and recovery are checked like every template", "[engine][state
                  "    recovery: x\n")
             .size() >= 1);
 }
+
+TEST_CASE("a dry run reports no state: it changed nothing", "[engine][state]") {
+  Harness h;
+  h.settings.options.dry_run = true;
+  auto run = h.run(R"Y(title: t
+steps:
+  - id: undo
+    fake: {value: 1, effect: mutate}
+    confirm: undo?
+    leaves: {deployment: rolled back}
+  - id: status
+    fake: {value: 1}
+    leaves: {deployment: rolled back and rolled out}
+)Y");
+  CHECK(run.status == RunStatus::passed);
+  CHECK(run.steps[0].dry_run);
+  CHECK(run.state.empty());
+}

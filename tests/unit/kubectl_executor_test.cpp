@@ -196,6 +196,7 @@ TEST_CASE("kubectl: the loader checks args and logs with file:line:col", "[kubec
   CHECK(one("{args: [get, pods], grep: \"(\"}").at(0).find("grep is not a valid regular expression") !=
         std::string::npos);
   CHECK(one("{namespace: x}").at(0).find("needs 'args'") != std::string::npos);
+  CHECK(one("{args: []}").at(0).find("args is empty") != std::string::npos);
   // Words after -- are the pod's command: -n there is nc's flag, not kubectl's.
   CHECK(problems("title: t\nsteps:\n  - id: k\n    kubectl: [exec, deployment/x, --, nc, -n, -z, db, \"5432\"]\n"
                  "    confirm: run nc in the pod?\n")
