@@ -50,6 +50,7 @@ struct RunOptions {
 struct StepContext {
   std::string step_id;
   std::chrono::steady_clock::time_point deadline;  // the attempt must be over by then
+  std::chrono::milliseconds budget{0};  // how long the attempt was given (for messages: "within 5s")
   const CancelToken* cancel = nullptr;
   const RunOptions* options = nullptr;
   const Json* target = nullptr;  // the selected environment's values for this service
@@ -106,7 +107,9 @@ class Executor {
   virtual std::string_view shorthand_field() const { return {}; }
   /// The result names expect and capture may read (`status`, `json`, `rows`…).
   virtual std::vector<std::string> result_fields() const = 0;
-  /// Expectations that apply when a step lists none, e.g. `status < 400`.
+  /// Expectations that apply when a step lists none, e.g. `status < 400`. Text after " :: " is
+  /// the message shown when it fails, a template over the result:
+  /// `exit_code == 0 :: kubectl failed: {{ error }}`.
   virtual std::vector<std::string> default_expectations() const { return {}; }
   /// Checks beyond field names and types; called at load time with the YAML of the action.
   virtual void check(const YAML::Node& action, Diagnostics& diagnostics) const {

@@ -84,6 +84,14 @@ struct ReferenceSite {
   bool sees_result = false;
 };
 
+/// `leaves: {queue: "PAUSED: no mints are processed"}`: what one aspect of the system is in once
+/// a step has run. A later step that changes the same aspect says so under the same name.
+struct StateNote {
+  std::string aspect;
+  std::string text;  // may hold {{ }} templates
+  SourceLocation where;
+};
+
 /// One step: an action for an executor, a decision, a parallel group, or a use of a procedure.
 struct Step {
   enum class Kind { action, decision, parallel, procedure };
@@ -114,6 +122,11 @@ struct Step {
   std::string next;                // "" = the following step, "end", or a step id
   SourceLocation next_where;
   int max_visits = 0;              // bounds a loop through this step; 0 = no bound declared
+  // When a run stops part-way, it reports the state its completed steps left (`leaves`) and what
+  // to do next (`recovery` of the steps whose failure stopped it).
+  std::vector<StateNote> leaves;  // recorded when the step passes
+  std::string recovery;           // a template, rendered when the step's failure stops the run
+  SourceLocation recovery_where;
 
   // kind == decision
   std::vector<DecisionCase> cases;

@@ -66,6 +66,11 @@ struct RunResult {
   std::string reason;  // why the run stopped early, if it did
   Json params = Json::object();  // resolved, secrets masked
   std::vector<StepResult> steps;  // in the order they ran
+  /// What the completed steps left the system in (`leaves`), aspect -> description, in order.
+  Json state = Json::object();
+  /// When the run did not finish: what to do now (`recovery` of the steps that stopped it,
+  /// innermost first).
+  std::vector<std::string> next_steps;
 };
 
 /// The documented exit codes of the ttops command.

@@ -12,6 +12,7 @@ std::unique_ptr<Command> make_check_command();
 std::unique_ptr<Command> make_resume_command();
 std::unique_ptr<Command> make_audit_command();
 std::unique_ptr<Command> make_docs_command();
+std::unique_ptr<Command> make_rollback_command();
 
 const std::vector<CommandSpec>& command_table() {
   static const std::vector<CommandSpec> table = {
@@ -24,6 +25,7 @@ const std::vector<CommandSpec>& command_table() {
       {"resume", "Continue an interrupted or failed run from the step that did not finish", &make_resume_command},
       {"audit", "Show the audit trail of mutations, or verify its hash chain", &make_audit_command},
       {"docs", "Generate the runbook library's documentation pages from the YAML", &make_docs_command},
+      {"rollback", "Roll a service back: decision tree, undo, verification (docs/rollbacks.md)", &make_rollback_command},
   };
   return table;
 }

@@ -206,4 +206,33 @@ int RunSession::finish(const std::vector<RunResult>& runs, Reporter& reporter) {
   return exit_code_for(runs, m_flags.fail_on_warning());
 }
 
+int run_runbook(CommandContext& context, const std::string& service, const std::string& name, const RunFlags& flags,
+                const std::vector<std::pair<std::string, std::string>>& overrides) {
+  std::string error;
+  std::vector<std::pair<std::string, std::string>> sets;
+  if (!parse_overrides(flags.sets, sets, error)) {
+    context.error(error);
+    return exit_code::usage;
+  }
+  std::vector<std::pair<std::string, std::string>> values = overrides;
+  for (const auto& [key, value] : sets) {
+    bool taken = std::any_of(overrides.begin(), overrides.end(), [&](const auto& given) { return given.first == key; });
+    if (taken) {
+      context.error("--set " + key + " repeats a value a flag of this command already sets; give it once");
+      return exit_code::usage;
+    }
+    values.emplace_back(key, value);
+  }
+  RunSession session(context, flags);
+  if (!session.open()) return exit_code::usage;
+  auto prepared = session.prepare(service, name, values);
+  if (!prepared) return exit_code::usage;
+  if (int refused = session.preflight({&*prepared}); refused != exit_code::ok) return refused;
+  ReporterOptions options = context.reporter_options();
+  options.fail_on_warning = flags.fail_on_warning();
+  auto reporter = make_reporter(context.options().output, context.out(), options);
+  RunResult result = session.execute(*prepared, *reporter);
+  return session.finish({result}, *reporter);
+}
+
 }  // namespace ttops

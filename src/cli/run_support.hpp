@@ -68,4 +68,11 @@ class RunSession {
   bool m_interactive = false;
 };
 
+/// Loads, prepares and runs runbooks/<service>/<name>.yaml as every running command does:
+/// usage problems exit 2 before anything runs; refusals (no confirmation, policy, lock) exit 3
+/// before anything runs; the report goes to stdout. `overrides` are parameter values set by the
+/// command's own flags (`rollback --to-revision`); `--set` may not repeat them.
+int run_runbook(CommandContext& context, const std::string& service, const std::string& name, const RunFlags& flags,
+                const std::vector<std::pair<std::string, std::string>>& overrides = {});
+
 }  // namespace ttops

@@ -17,21 +17,11 @@ class RunbookCommand : public Command {
     std::string service;
     std::string name;
     std::string error;
-    std::vector<std::pair<std::string, std::string>> overrides;
-    if (!split_runbook_ref(m_positionals, service, name, error) || !parse_overrides(m_flags.sets, overrides, error)) {
+    if (!split_runbook_ref(m_positionals, service, name, error)) {
       context.error(error);
       return exit_code::usage;
     }
-    RunSession session(context, m_flags);
-    if (!session.open()) return exit_code::usage;
-    auto prepared = session.prepare(service, name, overrides);
-    if (!prepared) return exit_code::usage;
-    if (int refused = session.preflight({&*prepared}); refused != exit_code::ok) return refused;
-    ReporterOptions options = context.reporter_options();
-    options.fail_on_warning = m_flags.fail_on_warning();
-    auto reporter = make_reporter(context.options().output, context.out(), options);
-    RunResult result = session.execute(*prepared, *reporter);
-    return session.finish({result}, *reporter);
+    return run_runbook(context, service, name, m_flags);
   }
 
  private:

@@ -181,6 +181,14 @@ class ShowCommand : public Command {
         case FailureAction::ignore: out << body << "on failure: ignore (a later decision reads it)\n"; break;
         case FailureAction::go_to: out << body << "on failure: go to " << step.on_failure.target << "\n"; break;
       }
+      for (const auto& note : step.leaves) out << body << "leaves " << note.aspect << ": " << note.text << "\n";
+      if (!step.recovery.empty()) {
+        bool first = true;
+        for (const auto& line : split_lines(std::string(trim(step.recovery)))) {
+          out << body << (first ? "if the run stops here: " : "  ") << line << "\n";
+          first = false;
+        }
+      }
       if (!step.next.empty()) out << body << "then: " << (step.next == "end" ? "end of runbook" : "go to " + step.next) << "\n";
     }
   }

@@ -26,6 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int k_max_steps_per_run = 10000;  // a backstop: validation already rejects unbounded loops
 constexpr std::size_t k_report_body_limit = 4096;
+constexpr std::string_view k_message_separator = " :: ";  // in Executor::default_expectations()
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -341,6 +342,9 @@ struct Engine::Impl {
   std::atomic<bool> any_warning{false};
   Json target;
   Json run_info;
+  std::mutex outcome_mutex;
+  Json state = Json::object();          // aspect -> what the passed steps left it in
+  std::vector<std::string> next_steps;  // recovery texts of the steps that stopped or failed the run
 
   Impl(EngineSettings s, Reporter& r, const CancelToken& c) : settings(std::move(s)), reporter(r), cancel(c) {}
 
@@ -357,8 +361,11 @@ struct Engine::Impl {
     if (it != default_expectations.end()) return it->second;
     std::vector<Expectation> parsed;
     for (const auto& text : executor->default_expectations()) {
+      // "exit_code == 0 :: kubectl failed: {{ error }}": the condition, then its failure's words.
       Expectation expectation;
-      expectation.expr = Expression::parse(text);
+      auto separator = text.find(k_message_separator);
+      expectation.expr = Expression::parse(text.substr(0, separator));
+      if (separator != std::string::npos) expectation.message = text.substr(separator + k_message_separator.size());
       parsed.push_back(std::move(expectation));
     }
     return default_expectations.emplace(executor, std::move(parsed)).first->second;
@@ -541,8 +548,46 @@ struct Engine::Impl {
     result.reason = process_redactor().redact(result.reason);
     result.handled = result.status == StepStatus::failed && (step.on_failure.action == FailureAction::ignore ||
                                                              step.on_failure.action == FailureAction::go_to);
+    note_outcome(step, result, frame);
     report_finished(result, depth);
     return result;
+  }
+
+  // Keeps what the run reports if it stops part-way: the state the passed steps left (`leaves`),
+  // and what to do next (`recovery`) from each step whose failure stops or fails the run.
+  void note_outcome(const Step& step, const StepResult& result, const Frame& frame) {
+    // A dry run changes nothing: what its steps would leave is not the state of the system.
+    bool passed = !settings.options.dry_run &&
+                  (result.status == StepStatus::passed || result.status == StepStatus::warned);
+    bool counts_against_run =
+        result.status == StepStatus::declined || result.status == StepStatus::interrupted ||
+        (result.status == StepStatus::failed &&
+         (step.on_failure.action == FailureAction::stop || step.on_failure.action == FailureAction::proceed));
+    if (!(passed && !step.leaves.empty()) && !(counts_against_run && !step.recovery.empty())) return;
+    // The step's own captures are merged into the frame only after it returns: show them here.
+    Json captures = frame.captures != nullptr ? *frame.captures : Json::object();
+    for (auto it = result.captures.begin(); it != result.captures.end(); ++it) captures[it.key()] = it.value();
+    // A step that never ran (declined, interrupted) has no result: its fields read as null.
+    Json data = result.data.is_object() ? result.data : Json::object();
+    if (step.executor != nullptr)
+      for (const auto& field : step.executor->result_fields())
+        if (!data.contains(field)) data[field] = nullptr;
+    StepScope scope = scope_of(frame, &data);
+    scope.captures = &captures;
+    auto render = [&](const std::string& text) {
+      try {
+        return process_redactor().redact(trim(Template::parse(text).render(scope)));
+      } catch (const std::exception&) {
+        return process_redactor().redact(trim(text));  // a value it reads is missing: the words as written
+      }
+    };
+    std::lock_guard lock(outcome_mutex);
+    if (passed)
+      for (const auto& note : step.leaves) state[note.aspect] = render(note.text);
+    if (counts_against_run && !step.recovery.empty()) {
+      std::string text = render(step.recovery);
+      if (std::find(next_steps.begin(), next_steps.end(), text) == next_steps.end()) next_steps.push_back(text);
+    }
   }
 
   // --- actions -----------------------------------------------------------------------------
@@ -743,6 +788,7 @@ struct Engine::Impl {
         budget = std::max(Duration(1), std::min(budget, left));
       }
       context.deadline = Clock::now() + budget;
+      context.budget = budget;
       auto attempt_started = Clock::now();
       try {
         outcome = session.run(action, context);
@@ -1022,6 +1068,11 @@ RunResult Engine::run(const PreparedRun& prepared, const ResumePoint* resume) {
   Impl& impl = *m_impl;
   const Runbook& runbook = *prepared.runbook;
   impl.target = prepared.target;
+  {
+    std::lock_guard lock(impl.outcome_mutex);
+    impl.state = Json::object();
+    impl.next_steps.clear();
+  }
   impl.run_info = Json{{"id", prepared.run_id},
                        {"environment", prepared.environment},
                        {"dry_run", impl.settings.options.dry_run},
@@ -1077,6 +1128,11 @@ RunResult Engine::run(const PreparedRun& prepared, const ResumePoint* resume) {
       break;
   }
   if (impl.cancel.cancelled()) run.status = RunStatus::interrupted;
+  {
+    std::lock_guard lock(impl.outcome_mutex);
+    run.state = impl.state;
+    if (run.status != RunStatus::passed && run.status != RunStatus::warned) run.next_steps = impl.next_steps;
+  }
   {
     std::lock_guard lock(impl.report_mutex);
     impl.reporter.run_finished(run);

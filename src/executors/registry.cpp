@@ -8,7 +8,9 @@
 #define TTOPS_EXECUTORS(X) \
   X(http)                  \
   X(manual)                \
-  X(wait)
+  X(wait)                  \
+  X(kubectl)               \
+  X(exec)
 
 namespace ttops {
 

@@ -60,6 +60,8 @@ Json to_json(const RunResult& run) {
   Json steps = Json::array();
   for (const auto& step : run.steps) steps.push_back(to_json(step));
   out["steps"] = std::move(steps);
+  out["state"] = run.state;
+  out["next_steps"] = run.next_steps;
   return out;
 }
 

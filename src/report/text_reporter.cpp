@@ -9,6 +9,7 @@
 #include <ostream>
 #include <thread>
 
+#include "ttops/expression.hpp"
 #include "ttops/reporter.hpp"
 #include "util/duration.hpp"
 #include "util/redact.hpp"
@@ -91,6 +92,7 @@ class TextReporter : public Reporter {
           << format_duration(run.seconds) << "\n";
     if (!run.reason.empty() && run.status != RunStatus::passed)
       m_out << "        " << process_redactor().redact(run.reason) << "\n";
+    print_state(run);
     // Resuming matters when the runbook changes things; a read-only run is simply run again.
     bool resumable = (run.status == RunStatus::failed || run.status == RunStatus::interrupted ||
                       run.status == RunStatus::declined) &&
@@ -114,6 +116,29 @@ class TextReporter : public Reporter {
     std::string title;
     std::string note;
   };
+
+  // Where the run left the system and, when it stopped part-way, what to do now.
+  void print_state(const RunResult& run) {
+    const Redactor& redactor = process_redactor();
+    if (!run.state.empty()) {
+      std::size_t width = 0;
+      for (auto it = run.state.begin(); it != run.state.end(); ++it) width = std::max(width, it.key().size());
+      m_out << "\n" << m_palette.bold << "State left" << m_palette.reset << "\n";
+      for (auto it = run.state.begin(); it != run.state.end(); ++it)
+        m_out << "  " << it.key() << std::string(width - it.key().size() + 2, ' ')
+              << redactor.redact(to_display_string(it.value())) << "\n";
+    }
+    if (!run.next_steps.empty()) {
+      m_out << "\n" << m_palette.bold << m_palette.yellow << "Next" << m_palette.reset << "\n";
+      for (const auto& text : run.next_steps) {
+        bool first = true;
+        for (const auto& line : split_lines(redactor.redact(text))) {
+          m_out << (first ? "  - " : "    ") << line << "\n";
+          first = false;
+        }
+      }
+    }
+  }
 
   static std::string upper(std::string text) {
     for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

@@ -14,9 +14,10 @@
 namespace ttops {
 
 const std::vector<std::string>& standard_target_keys() {
-  static const std::vector<std::string> keys = {"service",      "environment", "url",       "deployment",
-                                                "namespace",    "kube_context", "app_label", "database_url",
-                                                "redis_url",    "database"};
+  // As docs/runbook-format.md lists them (`target`).
+  static const std::vector<std::string> keys = {"service",      "environment",  "url",       "public_url",
+                                                "deployment",   "namespace",    "kube_context", "app_label",
+                                                "database_url", "redis_url",    "database"};
   return keys;
 }
 
@@ -120,7 +121,7 @@ std::optional<Config> load_config(const std::filesystem::path& file, const std::
         Environment environment;
         environment.name = it->first.Scalar();
         environment.where = diagnostics.locate(it->first);
-        YAML::Node body = it->second;
+        YAML::Node body = it->second;  // a handle: the iterator's proxy dies at the end of the line
         if (!body.IsMap()) {
           diagnostics.error(body, "environment '" + environment.name + "' must be a map");
           continue;

@@ -24,7 +24,7 @@ const std::vector<std::string> k_runbook_keys = {"kind",   "service", "name",   
                                                  "description"};
 const std::vector<std::string> k_common_step_keys = {"id",   "title",      "description", "timeout", "until",
                                                      "expect", "capture",  "on_failure",  "when",    "next",
-                                                     "max_visits", "effect", "confirm"};
+                                                     "max_visits", "effect", "confirm",  "leaves", "recovery"};
 const std::vector<std::string> k_structural_step_keys = {"decide", "parallel", "use", "with"};
 
 class RunbookLoader {
@@ -116,7 +116,7 @@ class RunbookLoader {
       param.where = m_diag.locate(it->first);
       if (!is_valid_identifier(param.name))
         m_diag.error(it->first, "parameter name '" + param.name + "' must be lowercase letters, digits, '-' or '_'");
-      YAML::Node spec = it->second;
+      YAML::Node spec = it->second;  // a handle: the iterator's proxy dies at the end of the line
       if (spec.IsMap()) {
         check_keys(spec, {"default", "description", "type", "secret", "env", "required"}, "parameter '" + param.name + "'",
                    m_diag);
@@ -251,7 +251,7 @@ class RunbookLoader {
       }
       check_field_type(value, field, what);
     }
-    if (node.IsMap()) executor->check(node, m_diag);
+    executor->check(action, m_diag);  // the shorthand too: `kubectl: [get, pods]` is checked like its map
     step.action = to_json(action);
     check_templates_in(action, false);
   }
@@ -435,6 +435,12 @@ class RunbookLoader {
       step.max_visits = static_cast<int>(value);
     }
     if (auto confirm = node["confirm"]) step.confirm = scalar_string(confirm, "confirm", m_diag).value_or("");
+    if (auto leaves = node["leaves"]) read_leaves(leaves, step);
+    if (auto recovery = node["recovery"]) {
+      step.recovery = scalar_string(recovery, "recovery", m_diag).value_or("");
+      step.recovery_where = m_diag.locate(recovery);
+      check_templates_in(recovery, true);
+    }
     if (auto effect = node["effect"]) {
       auto text = scalar_string(effect, "effect", m_diag);
       if (text) {
@@ -458,12 +464,34 @@ class RunbookLoader {
       m_diag.error(node["effect"], "only action steps have an effect");
     }
     if (step.kind == Step::Kind::decision) {
-      for (const char* key : {"until", "expect", "capture", "timeout", "on_failure"})
+      for (const char* key : {"until", "expect", "capture", "timeout", "on_failure", "leaves", "recovery"})
         if (node[key]) m_diag.error(node[key], std::string("a decision step has no '") + key + "'");
     }
     if (step.kind == Step::Kind::parallel) {
       for (const char* key : {"until", "expect", "capture"})
         if (node[key]) m_diag.error(node[key], std::string("a parallel group has no '") + key + "': put it on its steps");
+    }
+  }
+
+  // `leaves: {queue: "PAUSED"}`: aspect names and what the step leaves each in (templates that
+  // may read the step's own result, like expectation messages).
+  void read_leaves(const YAML::Node& node, Step& step) {
+    if (!node.IsMap()) {
+      m_diag.error(node, "leaves must be a map of what the step changes to the state it leaves it in, "
+                         "e.g. {queue: \"PAUSED: no mints are processed\"}");
+      return;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      StateNote note;
+      note.aspect = it->first.Scalar();
+      note.where = m_diag.locate(it->first);
+      if (!is_valid_identifier(note.aspect))
+        m_diag.error(it->first, "aspect name '" + note.aspect + "' must be lowercase letters, digits, '-' or '_'");
+      auto text = scalar_string(it->second, "the state of '" + note.aspect + "'", m_diag);
+      if (!text) continue;
+      note.text = *text;
+      check_templates_in(it->second, true);
+      step.leaves.push_back(std::move(note));
     }
   }
 

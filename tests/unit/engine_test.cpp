@@ -352,3 +352,121 @@ TEST_CASE("unknown --set names and missing required parameters are usage errors"
   CHECK_FALSE(prepare_run(runbook, h.config, h.environment, {{"limit", "many"}}, true, d3));
   CHECK_THAT(d3.items().at(0).message, Catch::Contains("must be a whole number"));
 }
+
+TEST_CASE("a run reports the state its passed steps left, later steps overwriting an aspect", "[engine][state]") {
+  Harness h;
+  auto run = h.run(R"Y(title: t
+params:
+  queue: minting
+steps:
+  - id: pause
+    fake: {value: paused}
+    leaves: {queue: "{{ params.queue }} queue PAUSED", deployment: not rolled back}
+  - id: undo
+    fake: {value: 7}
+    leaves: {deployment: "rolled back to revision {{ value }}"}
+  - id: resume
+    fake: {value: ok}
+    leaves: {queue: running}
+)Y");
+  CHECK(run.status == RunStatus::passed);
+  CHECK(run.state == Json{{"queue", "running"}, {"deployment", "rolled back to revision 7"}});
+  CHECK(run.next_steps.empty());
+}
+
+TEST_CASE("a run that stops says what to do next, from the step that stopped it", "[engine][state]") {
+  Harness h;
+  const char* yaml = R"Y(title: t
+steps:
+  - id: pause
+    fake: {value: paused}
+    leaves: {queue: PAUSED}
+    recovery: not used, this step passed
+  - id: probe
+    fake: {fail: "not answering"}
+    on_failure: ignore
+    recovery: not used either, the failure is ignored
+  - id: undo
+    fake: {fail: "unable to find revision 99"}
+    leaves: {deployment: rolled back}
+    recovery: "The queue is {{ steps.pause.value }}: resume it"
+  - id: resume
+    fake: {value: ok}
+    leaves: {queue: running}
+)Y";
+  auto run = h.run(yaml);
+  CHECK(run.status == RunStatus::failed);
+  CHECK(run.state == Json{{"queue", "PAUSED"}});  // undo failed: it left nothing to report
+  REQUIRE(run.next_steps.size() == 1);
+  CHECK(run.next_steps[0] == "The queue is paused: resume it");
+}
+
+TEST_CASE("next steps run from the innermost step out; declines count too", "[engine][state]") {
+  ttops::testing::MapResolver resolver;
+  resolver.sources["undo"] = R"Y(kind: procedure
+title: undo
+steps:
+  - id: undo
+    fake: {fail: boom, effect: mutate}
+    confirm: undo?
+    recovery: check the rollout history
+)Y";
+  Harness h;
+  auto run = h.run(R"Y(title: t
+steps:
+  - id: rollback
+    use: undo
+    recovery: then resume the queue
+)Y",
+                   {}, &resolver);
+  CHECK(run.next_steps == std::vector<std::string>{"check the rollout history", "then resume the queue"});
+
+  h.settings.assume_yes = false;  // no terminal and no --yes: the step is declined
+  run = h.run(R"Y(title: t
+steps:
+  - id: pause
+    fake: {value: 1}
+    leaves: {queue: PAUSED}
+  - id: undo
+    fake: {value: 1, effect: mutate}
+    confirm: undo?
+    recovery: "Nothing was rolled back; the queue is {{ steps.pause.value == 1 ? 'paused' : 'unknown' }}"
+)Y");
+  CHECK(run.status == RunStatus::declined);
+  CHECK(run.state == Json{{"queue", "PAUSED"}});
+  CHECK(run.next_steps == std::vector<std::string>{"Nothing was rolled back; the queue is paused"});
+}
+
+TEST_CASE("leaves and recovery are checked like every template", "[engine][state][loader]") {
+  using ttops::testing::problems;
+  auto found = problems("title: t\nsteps:\n  - id: a\n    fake: {value: 1}\n    leaves: {queue: \"{{ params.nope }}\"}\n");
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].find("unknown parameter 'nope'") != std::string::npos);
+  CHECK(problems("title: t\nsteps:\n  - id: a\n    fake: {value: 1}\n    leaves: PAUSED\n").at(0).find(
+            "leaves must be a map") != std::string::npos);
+  CHECK(problems("title: t\nsteps:\n  - id: a\n    fake: {value: 1}\n    leaves: {Queue: x}\n").at(0).find(
+            "aspect name 'Queue'") != std::string::npos);
+  CHECK(problems("title: t\nsteps:\n  - id: a\n    fake: {value: 1}\n    recovery: \"{{ captures.x }}\"\n").at(0).find(
+            "unknown capture 'x'") != std::string::npos);
+  CHECK(problems("title: t\nsteps:\n  - id: d\n    decide: {cases: [{when: 'true', goto: end}], default: end}\n"
+                 "    recovery: x\n")
+            .size() >= 1);
+}
+
+TEST_CASE("a dry run reports no state: it changed nothing", "[engine][state]") {
+  Harness h;
+  h.settings.options.dry_run = true;
+  auto run = h.run(R"Y(title: t
+steps:
+  - id: undo
+    fake: {value: 1, effect: mutate}
+    confirm: undo?
+    leaves: {deployment: rolled back}
+  - id: status
+    fake: {value: 1}
+    leaves: {deployment: rolled back and rolled out}
+)Y");
+  CHECK(run.status == RunStatus::passed);
+  CHECK(run.steps[0].dry_run);
+  CHECK(run.state.empty());
+}
