@@ -3,12 +3,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
-#include <regex>
 #include <sstream>
 
 #include "expr/functions.hpp"
 #include "ttops/expression.hpp"
 #include "util/duration.hpp"
+#include "util/regex.hpp"
 #include "util/text.hpp"
 
 namespace ttops {
@@ -177,17 +177,8 @@ std::vector<ActionField> line_filter_fields() {
 
 void check_line_filter(const YAML::Node& action, Diagnostics& diagnostics) {
   if (auto grep = action["grep"]; grep && grep.IsScalar() && !Template::has_holes(grep.Scalar())) {
-    std::string body = grep.Scalar();
-    auto flags = std::regex::ECMAScript;
-    if (body.rfind("(?i)", 0) == 0) {
-      body = body.substr(4);
-      flags |= std::regex::icase;
-    }
-    try {
-      std::regex compiled(body, flags);
-    } catch (const std::regex_error& e) {
-      diagnostics.error(grep, "grep is not a valid regular expression: " + std::string(e.what()));
-    }
+    Regex compiled(grep.Scalar());
+    if (!compiled.ok()) diagnostics.error(grep, "grep is not a valid regular expression: " + compiled.error());
   }
   if (auto tail = action["tail"]; tail && tail.IsScalar() && !Template::has_holes(tail.Scalar())) {
     if (tail.Scalar().rfind('-', 0) == 0) diagnostics.error(tail, "tail must be 0 or more lines");
