@@ -124,25 +124,55 @@ void Redactor::add_url_credentials(std::string_view url) {
 
 std::string Redactor::redact(std::string_view text) const {
   if (m_revealing) return std::string(text);
-  std::string out = redact_url_credentials(text);
+  std::string out = text.find("://") == std::string_view::npos ? std::string(text) : redact_url_credentials(text);
   std::shared_lock lock(m_mutex);
   for (const auto& form : m_forms) replace_all(out, form, mask);
   return out;
 }
 
+void Redactor::redact_in_place(Json& value) const {
+  if (m_revealing) return;
+  if (value.is_string()) {
+    auto& text = value.get_ref<std::string&>();
+    bool touch = text.find("://") != std::string::npos;
+    if (!touch) {
+      std::shared_lock lock(m_mutex);
+      for (const auto& form : m_forms) {
+        if (text.find(form) != std::string::npos) {
+          touch = true;
+          break;
+        }
+      }
+    }
+    if (touch) text = redact(text);
+  } else if (value.is_array()) {
+    for (auto& item : value) redact_in_place(item);
+  } else if (value.is_object()) {
+    // Keys can hold secrets too (a header named after a token is unlikely, a URL key is not).
+    bool keys_clean = true;
+    for (auto it = value.begin(); it != value.end() && keys_clean; ++it)
+      keys_clean = redact(it.key()) == it.key();
+    if (!keys_clean) {
+      Json out = Json::object();
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        Json item = it.value();
+        redact_in_place(item);
+        out[redact(it.key())] = std::move(item);
+      }
+      value = std::move(out);
+      return;
+    }
+    for (auto& [key, item] : value.items()) {
+      (void)key;
+      redact_in_place(item);
+    }
+  }
+}
+
 Json Redactor::redact_json(const Json& value) const {
-  if (value.is_string()) return Json(redact(std::string_view(value.get_ref<const std::string&>())));
-  if (value.is_array()) {
-    Json out = Json::array();
-    for (const auto& item : value) out.push_back(redact_json(item));
-    return out;
-  }
-  if (value.is_object()) {
-    Json out = Json::object();
-    for (auto it = value.begin(); it != value.end(); ++it) out[redact(std::string_view(it.key()))] = redact_json(it.value());
-    return out;
-  }
-  return value;
+  Json copy = value;
+  redact_in_place(copy);
+  return copy;
 }
 
 bool Redactor::empty() const {

@@ -24,6 +24,8 @@ class Redactor {
   std::string redact(std::string_view text) const;
   /// Redacts every string inside a JSON value.
   Json redact_json(const Json& value) const;
+  /// The same, changing only the strings that hold a secret (reports are large: no copies).
+  void redact_in_place(Json& value) const;
   bool empty() const;
   /// While revealing (--reveal-secrets, audited), redact() is the identity.
   void set_revealing(bool revealing) { m_revealing = revealing; }
