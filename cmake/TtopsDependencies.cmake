@@ -7,6 +7,7 @@ find_package(yaml-cpp 0.7 REQUIRED)         # libyaml-cpp-dev
 find_package(spdlog 1.10 REQUIRED)          # libspdlog-dev
 find_package(CURL 7.80 REQUIRED)            # libcurl4-openssl-dev
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx>=6.4)   # libpqxx-dev
+pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)             # libpq-dev (libpqxx-dev depends on it)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14) # libhiredis-dev
 if(TTOPS_BUILD_TESTS)
   find_package(Catch2 2.13 REQUIRED)        # catch2 (v2)

@@ -251,7 +251,8 @@ class RunbookLoader {
       }
       check_field_type(value, field, what);
     }
-    if (node.IsMap()) executor->check(node, m_diag);
+    // The shorthand (`redis: [KEYS, "*"]`) is checked like the full form.
+    if (action.IsMap()) executor->check(action, m_diag);
     step.action = to_json(action);
     check_templates_in(action, false);
   }
