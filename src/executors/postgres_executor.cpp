@@ -918,8 +918,9 @@ class PostgresExecutor : public Executor {
     if (highest > 0 && !params)
       diagnostics.error(query, "the query uses $" + std::to_string(highest) + " but the step has no 'params'");
     else if (params && params.IsSequence() && static_cast<std::size_t>(highest) != param_count)
-      diagnostics.error(params, "the query uses " + (highest == 0 ? std::string("no $n placeholder")
-                                                                  : "$1 to $" + std::to_string(highest)) +
+      diagnostics.error(params, "the query uses " + (highest == 0   ? std::string("no $n placeholder")
+                                                     : highest == 1 ? std::string("$1")
+                                                                    : "$1 to $" + std::to_string(highest)) +
                                     " but 'params' gives " + std::to_string(param_count) + " value" +
                                     (param_count == 1 ? "" : "s"));
   }

@@ -135,6 +135,11 @@ Effect classify_command(const std::vector<std::string>& args) {
   return Effect::mutate;
 }
 
+// `command: "GET my key"`: refused, since ttops never splits a string into arguments.
+bool is_unsplit_string(const Json& command) {
+  return command.is_string() && command.get_ref<const std::string&>().find_first_of(" \t\r\n") != std::string::npos;
+}
+
 // Why a command cannot be a step, or "" when it can.
 std::string refusal(const std::vector<std::string>& args) {
   std::string verb = upper(args.empty() ? "" : args[0]);
@@ -574,11 +579,16 @@ class RedisExecutor : public Executor {
     // A template decides the command only at run time: assume the worst until then.
     if (command.is_array()) {
       if (!command.empty() && has_holes(command[0])) return Effect::destructive;
-      if (command.size() > 1 && has_holes(command[1])) return Effect::destructive;
+      if (command.size() > 1 && has_holes(command[1]) && command[0].is_string() &&
+          listed(k_container_commands, upper(command[0].get_ref<const std::string&>())))
+        return Effect::destructive;
     } else if (has_holes(command)) {
       return Effect::destructive;
     }
-    return classify_command(arguments_of(action));
+    auto args = arguments_of(action);
+    // A refused command never loads; calling it a read keeps its one error message alone.
+    if (!refusal(args).empty() || is_unsplit_string(command)) return Effect::read;
+    return classify_command(args);
   }
 
   std::string describe(const Json& action, const StepContext& context) const override {
@@ -607,7 +617,7 @@ class RedisExecutor : public Executor {
     std::vector<std::string> args;
     if (command.IsScalar()) {
       const std::string& text = command.Scalar();
-      if (text.find_first_of(" \t\r\n") != std::string::npos && !Template::has_holes(text)) {
+      if (is_unsplit_string(Json(text)) && !Template::has_holes(text)) {
         diagnostics.error(command, "command is a list of arguments, e.g. [GET, \"my key\"]: ttops never splits a "
                                    "string, so write each argument as an item");
         return;
