@@ -40,7 +40,6 @@ constexpr milliseconds k_default_connect_timeout{5000};
 constexpr milliseconds k_cancel_grace{250};
 constexpr milliseconds k_cut_grace{1500};
 constexpr std::size_t k_max_notices = 20;
-constexpr std::string_view k_cursor = "ttops_rows";
 
 // PostgreSQL type OIDs (pg_type.dat) whose values become JSON numbers, booleans or documents.
 constexpr unsigned k_oid_bool = 16, k_oid_int8 = 20, k_oid_int2 = 21, k_oid_int4 = 23, k_oid_oid = 26,
@@ -267,15 +266,12 @@ struct PgLink {
 };
 
 // A pooled connection may have been closed by the server since its last step (restart,
-// pg_terminate_backend, idle timeout). Whatever arrived while it was idle tells.
+// pg_terminate_backend, idle timeout). An idle connection gets nothing unasked but the server's
+// last words before it closes, so one with anything to read is not used again.
 bool still_open(PGconn* conn) {
-  for (int round = 0; round < 4; ++round) {
-    if (PQstatus(conn) != CONNECTION_OK) return false;
-    pollfd fd{PQsocket(conn), POLLIN, 0};
-    if (::poll(&fd, 1, 0) <= 0) return true;
-    if (PQconsumeInput(conn) == 0) return false;  // end of file: the server closed it
-  }
-  return PQstatus(conn) == CONNECTION_OK;
+  if (PQstatus(conn) != CONNECTION_OK) return false;
+  pollfd fd{PQsocket(conn), POLLIN, 0};
+  return ::poll(&fd, 1, 0) == 0;
 }
 
 // Stops a query that outlives its step. Ctrl-C, or the deadline plus a grace in which the server's
@@ -357,9 +353,7 @@ class QueryWatch {
 
 // --- values ----------------------------------------------------------------------------------
 
-Json field_value(const pqxx::field& field, unsigned type) {
-  if (field.is_null()) return nullptr;
-  std::string_view text(field.c_str(), field.size());
+Json field_value(std::string_view text, unsigned type) {
   switch (type) {
     case k_oid_bool:
       return Json(text == "t");
@@ -441,43 +435,102 @@ void arm_statement_timeout(pqxx::transaction_base& tx, const StepContext& contex
                             : "SET statement_timeout = " + std::to_string(left.count()));
 }
 
-StatementResult run_statement(pqxx::transaction_base& tx, const sql::Statement& statement, const QueryPlan& plan,
-                              bool may_use_cursor) {
+using ResultHandle = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// The rows of one statement: column names and types from the first result, values by type.
+class RowCollector {
+ public:
+  RowCollector(StatementResult& out, long long max_rows) : m_out(out), m_max_rows(max_rows) {}
+
+  void add(const PGresult* result) {
+    describe(result);
+    for (int r = 0; r < PQntuples(result); ++r) {
+      ++m_out.row_count;
+      if (static_cast<long long>(m_out.rows.size()) >= m_max_rows) continue;
+      Json row = Json::object();
+      for (int c = 0; c < PQnfields(result); ++c) {
+        row[m_names[static_cast<std::size_t>(c)]] =
+            PQgetisnull(result, r, c) != 0
+                ? Json(nullptr)
+                : field_value(std::string_view(PQgetvalue(result, r, c), static_cast<std::size_t>(PQgetlength(result, r, c))),
+                              m_types[static_cast<std::size_t>(c)]);
+      }
+      m_out.rows.push_back(std::move(row));
+    }
+  }
+
+ private:
+  void describe(const PGresult* result) {
+    if (m_out.returned_rows) return;
+    m_out.returned_rows = true;
+    for (int c = 0; c < PQnfields(result); ++c) {
+      m_names.push_back(to_valid_utf8(PQfname(result, c)));
+      m_types.push_back(PQftype(result, c));
+      m_out.columns.push_back(m_names.back());
+    }
+  }
+
+  StatementResult& m_out;
+  long long m_max_rows;
+  std::vector<std::string> m_names;
+  std::vector<unsigned> m_types;
+};
+
+// Runs one statement on the connection a libpqxx transaction (or nontransaction) holds, in libpq's
+// single-row mode, which libpqxx 6.4 does not offer: rows arrive one at a time, so max_rows of them
+// are kept and the rest only counted, and pg_stat_activity shows the statement itself.
+StatementResult run_statement(PGconn* conn, const sql::Statement& statement, const QueryPlan& plan) {
   StatementResult out;
   out.command = sql::command_of(statement);
-  auto exec = [&](const std::string& text) {
-    return plan.parameters.empty() ? tx.exec(text)
-                                   : tx.exec_params(text, pqxx::prepare::make_dynamic_params(plan.parameters));
-  };
-  pqxx::result result;
-  long long beyond = 0;
-  if (may_use_cursor && sql::cursor_friendly(statement)) {
-    // Behind a cursor only max_rows rows travel; the server counts the rest.
-    exec("DECLARE " + std::string(k_cursor) + " NO SCROLL CURSOR FOR " + statement.text);
-    result = tx.exec("FETCH FORWARD " + std::to_string(plan.max_rows) + " FROM " + std::string(k_cursor));
-    if (static_cast<long long>(result.size()) >= plan.max_rows)
-      beyond = static_cast<long long>(tx.exec("MOVE FORWARD ALL IN " + std::string(k_cursor)).affected_rows());
-    tx.exec("CLOSE " + std::string(k_cursor));
-  } else {
-    result = exec(statement.text);
+  const int count = static_cast<int>(plan.parameters.size());
+  if (PQsendQueryParams(conn, statement.text.c_str(), count, nullptr, count > 0 ? plan.parameters.data() : nullptr,
+                        nullptr, nullptr, 0) == 0)
+    throw pqxx::broken_connection(first_line(PQerrorMessage(conn)));
+  PQsetSingleRowMode(conn);
+  RowCollector rows(out, plan.max_rows);
+  std::string error;
+  std::string sqlstate;
+  long long affected = 0;
+  while (PGresult* raw = PQgetResult(conn)) {
+    ResultHandle result(raw, &PQclear);
+    switch (PQresultStatus(raw)) {
+      case PGRES_SINGLE_TUPLE:
+        rows.add(raw);
+        break;
+      case PGRES_TUPLES_OK:  // the end of the rows (or all of them, outside single-row mode)
+        rows.add(raw);
+        affected = std::atoll(PQcmdTuples(raw));
+        break;
+      case PGRES_COMMAND_OK:
+        affected = std::atoll(PQcmdTuples(raw));
+        break;
+      case PGRES_COPY_OUT: {
+        // COPY talks its own protocol; finish it so that the connection stays usable.
+        char* buffer = nullptr;
+        while (PQgetCopyData(conn, &buffer, 0) > 0) PQfreemem(buffer);
+        if (error.empty()) error = "COPY is not supported in a step: query the rows with SELECT";
+        break;
+      }
+      case PGRES_COPY_IN:
+        PQputCopyEnd(conn, "ttops does not send COPY data");
+        if (error.empty()) error = "COPY is not supported in a step: query the rows with SELECT";
+        break;
+      case PGRES_FATAL_ERROR:
+        if (error.empty()) {
+          const char* primary = PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY);
+          const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+          error = primary != nullptr ? primary : first_line(PQresultErrorMessage(raw));
+          sqlstate = state != nullptr ? state : "";
+        }
+        break;
+      default:
+        break;
+    }
   }
-  out.returned_rows = result.columns() > 0;
-  std::vector<std::string> names;
-  std::vector<unsigned> types;
-  for (pqxx::row_size_type c = 0; c < result.columns(); ++c) {
-    names.emplace_back(to_valid_utf8(result.column_name(c)));
-    types.push_back(result.column_type(c));
-    out.columns.push_back(names.back());
-  }
-  const auto kept = std::min<long long>(static_cast<long long>(result.size()), plan.max_rows);
-  for (long long r = 0; r < kept; ++r) {
-    Json row = Json::object();
-    const auto& source = result[static_cast<pqxx::result::size_type>(r)];
-    for (pqxx::row_size_type c = 0; c < result.columns(); ++c) row[names[c]] = field_value(source[c], types[c]);
-    out.rows.push_back(std::move(row));
-  }
-  out.row_count = static_cast<long long>(result.size()) + beyond;
-  out.affected_rows = sql::classify(statement) == Effect::read ? 0 : static_cast<long long>(result.affected_rows());
+  if (PQstatus(conn) != CONNECTION_OK)
+    throw pqxx::broken_connection(error.empty() ? first_line(PQerrorMessage(conn)) : error);
+  if (!error.empty()) throw pqxx::sql_error(error, statement.text, sqlstate.empty() ? nullptr : sqlstate.c_str());
+  out.affected_rows = sql::classify(statement) == Effect::read ? 0 : affected;
   return out;
 }
 
@@ -508,7 +561,7 @@ Execution execute(PgLink& link, const QueryPlan& plan, const StepContext& contex
         }
         for (current = 0; current < plan.statements.size(); ++current) {
           arm_statement_timeout(*tx, context, true);
-          run.results.push_back(run_statement(*tx, plan.statements[current], plan, true));
+          run.results.push_back(run_statement(link.raw, plan.statements[current], plan));
         }
         current = plan.statements.size();
         if (plan.roll_back) {
@@ -523,7 +576,7 @@ Execution execute(PgLink& link, const QueryPlan& plan, const StepContext& contex
         arm_statement_timeout(tx, context, false);
         tx.exec(std::string("SET default_transaction_read_only = ") + (plan.read_only ? "on" : "off"));
         try {
-          run.results.push_back(run_statement(tx, plan.statements.front(), plan, false));
+          run.results.push_back(run_statement(link.raw, plan.statements.front(), plan));
         } catch (...) {
           try {
             tx.exec("RESET statement_timeout; RESET default_transaction_read_only");

@@ -488,15 +488,6 @@ bool needs_autocommit(const Statement& statement) {
   return false;
 }
 
-bool cursor_friendly(const Statement& statement) {
-  const auto& tokens = statement.tokens;
-  std::size_t at = first_keyword(tokens);
-  if (at >= tokens.size()) return false;
-  const Token& first = tokens[at];
-  bool query = is_word(first, "SELECT") || is_word(first, "VALUES") || is_word(first, "TABLE") || is_word(first, "WITH");
-  return query && classify(statement) == Effect::read;
-}
-
 int highest_parameter(const Script& script) {
   int highest = 0;
   for (const auto& statement : script.statements) {

@@ -48,9 +48,6 @@ std::string command_of(const Statement& statement);
 bool is_transaction_control(const Statement& statement);
 /// VACUUM, CREATE INDEX CONCURRENTLY, CREATE DATABASE…: PostgreSQL refuses them in a transaction.
 bool needs_autocommit(const Statement& statement);
-/// A read-only SELECT/WITH/VALUES/TABLE: it can run behind a cursor, so that a huge result is
-/// counted on the server instead of being sent whole.
-bool cursor_friendly(const Statement& statement);
 /// The highest $n placeholder in the script (0 when there is none).
 int highest_parameter(const Script& script);
 

@@ -126,7 +126,7 @@ TEST_CASE("removals are destructive", "[sql]") {
   CHECK(classify("CREATE TABLE t (id int REFERENCES p ON DELETE CASCADE)") == Effect::mutate);
 }
 
-TEST_CASE("transaction control, autocommit statements and cursors", "[sql]") {
+TEST_CASE("transaction control and autocommit statements", "[sql]") {
   for (const char* text : {"BEGIN", "begin transaction", "COMMIT", "END", "ROLLBACK", "ABORT", "START TRANSACTION",
                            "SAVEPOINT a", "RELEASE a", "PREPARE TRANSACTION 'x'"}) {
     INFO(text);
@@ -146,13 +146,6 @@ TEST_CASE("transaction control, autocommit statements and cursors", "[sql]") {
     INFO(text);
     CHECK_FALSE(sql::needs_autocommit(only(text)));
   }
-
-  CHECK(sql::cursor_friendly(only("SELECT * FROM generate_series(1, 10)")));
-  CHECK(sql::cursor_friendly(only("WITH x AS (SELECT 1) SELECT * FROM x")));
-  CHECK(sql::cursor_friendly(only("VALUES (1)")));
-  CHECK_FALSE(sql::cursor_friendly(only("SHOW work_mem")));  // DECLARE takes only queries
-  CHECK_FALSE(sql::cursor_friendly(only("SELECT pg_terminate_backend(1)")));
-  CHECK_FALSE(sql::cursor_friendly(only("INSERT INTO t VALUES (1) RETURNING *")));
 }
 
 TEST_CASE("placeholders are counted, not confused with dollar quotes", "[sql]") {
