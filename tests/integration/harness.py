@@ -156,6 +156,20 @@ def write_config(path, sandbox=None, extra_values=None, extra_environments=""):
     return path
 
 
+def split_args(args, *command):
+    """ttops's global options (-v, -o FORMAT) go before the subcommand, the rest after it."""
+    before, after = [], []
+    items = iter(args)
+    for arg in items:
+        if arg in ("-v", "-vv"):
+            before.append(arg)
+        elif arg in ("-o", "--output"):
+            before += [arg, next(items)]
+        else:
+            after.append(arg)
+    return [*before, *command, *after]
+
+
 class TtopsTestCase(unittest.TestCase):
     """Gives each test module a temporary directory and, when `uses_sandbox`, one sandbox."""
 

@@ -40,6 +40,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+def listening_black_hole():
+    """A socket that listens but whose accept queue is full: connecting to it hangs, as to a
+    firewalled database. Returns (port, sockets to close)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    held = [server]
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        held.append(filler)
+    time.sleep(0.1)
+    return port, held
+
+
 def _postgres_bin(program):
     """The newest installed PostgreSQL's programs (Debian keeps them off PATH)."""
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"),
@@ -241,15 +261,23 @@ class RedisServer:
     def start(self):
         self.directory = tempfile.mkdtemp(prefix="ttops-redis-")
         self.port = free_port()
+        self._log = open(os.path.join(self.directory, "redis.log"), "w")
+        _running.append(self)
+        return self._launch()
+
+    def ensure_running(self):
+        """Starts the server again, empty, on the same port after kill()."""
+        if self.process is None or self.process.poll() is not None:
+            self._launch()
+
+    def _launch(self):
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", self.directory, "--daemonize", "no"]
         if self._major_version() >= 7:
             args += ["--enable-debug-command", "yes"]  # DEBUG SLEEP, for timeouts
         if self.password:
             args += ["--requirepass", self.password]
-        self._log = open(os.path.join(self.directory, "redis.log"), "w")
         self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        _running.append(self)
         deadline = time.monotonic() + 15
         while True:
             try:

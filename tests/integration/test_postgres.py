@@ -2,14 +2,13 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 import unittest
 
-from harness import TTOPS, UNIT_TESTS, TtopsTestCase, write_config
-from servers import PostgresServer, free_port
+from harness import TTOPS, UNIT_TESTS, TtopsTestCase, split_args, write_config
+from servers import PostgresServer, free_port, listening_black_hole
 
 ROWS = """title: Recent payments
 steps:
@@ -220,40 +219,6 @@ steps:
 params:
   url: {}
 """
-
-
-def split_args(args, *command):
-    """ttops's global options (-v, -o FORMAT) go before the subcommand, the rest after it."""
-    before, after = [], []
-    items = iter(args)
-    for arg in items:
-        if arg in ("-v", "-vv"):
-            before.append(arg)
-        elif arg in ("-o", "--output"):
-            before += [arg, next(items)]
-        else:
-            after.append(arg)
-    return [*before, *command, *after]
-
-
-def listening_black_hole():
-    """A socket that listens but whose accept queue is full: connecting to it hangs, as to a
-    firewalled database. Returns (port, sockets to close)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    held = [server]
-    for _ in range(4):
-        filler = socket.socket()
-        filler.setblocking(False)
-        try:
-            filler.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        held.append(filler)
-    time.sleep(0.1)
-    return port, held
 
 
 class PostgresTest(TtopsTestCase):
