@@ -33,6 +33,7 @@ TEST_CASE("a postgres step's effect comes from its SQL", "[postgres]") {
   CHECK(postgres().effect(Json{{"query", "VACUUM ANALYZE metrics"}, {"transaction", false}}) == Effect::mutate);
   CHECK(postgres().effect(Json{{"query", "CREATE TABLE a AS SELECT 1; DELETE FROM b"}}) == Effect::destructive);
   CHECK(postgres().effect(Json{{"query", "SELECT {{ params.columns }} FROM t"}}) == Effect::destructive);
+  CHECK(postgres().effect(Json{{"query", "SELECT * FROM t WHERE a = '{{ params.a }}'"}}) == Effect::read);
 
   auto runbook = ttops::testing::load_ok(R"Y(title: x
 steps:
