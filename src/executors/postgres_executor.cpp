@@ -749,11 +749,13 @@ class PostgresSession : public ExecutorSession {
     QueryPlan plan;
     std::string error;
     if (!plan_query(action, plan, error)) return std::nullopt;
-    bool rewritten = false;
+    bool calls_shown = false;
+    bool deletions_counted = false;
     for (auto& statement : plan.statements) {
       auto substitute = sql::preview_statement(statement);
       if (!substitute) return std::nullopt;
-      rewritten = rewritten || substitute->text != statement.text;
+      deletions_counted = deletions_counted || substitute->counts_deletions;
+      calls_shown = calls_shown || (!substitute->counts_deletions && substitute->text != statement.text);
       plan.counts_deletions.push_back(substitute->counts_deletions);
       sql::Script script = sql::parse(substitute->text);
       statement = std::move(script.statements.front());
@@ -761,10 +763,10 @@ class PostgresSession : public ExecutorSession {
     plan.transactional = true;  // a preview is one read-only transaction, rolled back
     plan.read_only = true;
     plan.roll_back = true;
-    ActionOutcome outcome = perform(action, plan, context,
-                                    rewritten ? "preview: run read-only with pg_terminate_backend/pg_cancel_backend "
-                                                "calls shown, not made, and DELETE as a count; rolled back"
-                                              : "preview: run read-only and rolled back");
+    std::string note = "preview: run in a read-only transaction, rolled back";
+    if (calls_shown) note += "; pg_terminate_backend/pg_cancel_backend calls shown, not made";
+    if (deletions_counted) note += "; DELETE counted (would_delete), not run";
+    ActionOutcome outcome = perform(action, plan, context, note);
     if (outcome.ok) outcome.data["preview"] = true;
     return outcome;
   }

@@ -322,8 +322,13 @@ class RedisSession : public ExecutorSession {
 
     ActionOutcome outcome;
     if (action.contains("delete_keys")) {
-      outcome = walk_keys(*link, argument_text(action["delete_keys"]), batch_of(action), !preview, context, budget);
-      if (preview && outcome.ok) rename(outcome.data, "count", "would_delete");
+      const std::string pattern = argument_text(action["delete_keys"]);
+      outcome = walk_keys(*link, pattern, batch_of(action), !preview, context, budget);
+      if (preview && outcome.ok) {
+        rename(outcome.data, "count", "would_delete");
+        outcome.notes.push_back("would delete " + outcome.data["would_delete"].dump() + " keys matching \"" + pattern +
+                                "\"");
+      }
     } else if (action.contains("count_keys")) {
       outcome = walk_keys(*link, argument_text(action["count_keys"]), batch_of(action), false, context, budget);
     } else {
@@ -412,7 +417,8 @@ class RedisSession : public ExecutorSession {
       for (std::size_t i = 0; i < keys->elements; ++i)
         if (keys->element[i]->type == REDIS_REPLY_STRING) found.emplace_back(keys->element[i]->str, keys->element[i]->len);
       for (const auto& key : found) {
-        bool fresh = seen.insert(key).second;
+        // A deleted key cannot come back in a later batch; only a count needs to drop repeats.
+        bool fresh = remove || seen.insert(key).second;
         if (fresh && sample.size() < k_sample_size) sample.push_back(to_valid_utf8(key));
       }
       if (remove && !found.empty()) {

@@ -120,7 +120,7 @@ std::optional<Config> load_config(const std::filesystem::path& file, const std::
         Environment environment;
         environment.name = it->first.Scalar();
         environment.where = diagnostics.locate(it->first);
-        const YAML::Node& body = it->second;
+        const YAML::Node body = it->second;  // a copy: the iterator yields a temporary
         if (!body.IsMap()) {
           diagnostics.error(body, "environment '" + environment.name + "' must be a map");
           continue;

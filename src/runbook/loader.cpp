@@ -116,7 +116,7 @@ class RunbookLoader {
       param.where = m_diag.locate(it->first);
       if (!is_valid_identifier(param.name))
         m_diag.error(it->first, "parameter name '" + param.name + "' must be lowercase letters, digits, '-' or '_'");
-      const YAML::Node& spec = it->second;
+      const YAML::Node spec = it->second;  // a copy: the iterator yields a temporary
       if (spec.IsMap()) {
         check_keys(spec, {"default", "description", "type", "secret", "env", "required"}, "parameter '" + param.name + "'",
                    m_diag);
