@@ -1,9 +1,10 @@
-// Postgres steps through libpqxx. A step's query runs in one transaction, READ ONLY unless the
-// step may write, that commits whole or rolls back whole; values from templates travel as bound
-// parameters, never as SQL text. Connections are pooled per connection string for the run: a step
-// checks one out, so parallel steps never share one, and a connection the server has closed since
-// the last step is replaced before use. libpq blocks while a query runs, so a watcher thread holds
-// every query to the step's deadline and to Ctrl-C with a cancel request.
+// Postgres steps through libpqxx (connections, transactions, notices) and libpq's single-row mode
+// (rows). A step's query runs in one transaction, READ ONLY unless the step may write, that commits
+// whole or rolls back whole; values from templates travel as bound parameters, never as SQL text.
+// Connections are pooled per connection string for the run: a step checks one out, so parallel
+// steps never share one, and a connection the server has closed since the last step is replaced
+// before use. libpq blocks while a query runs, so a watcher thread holds every query to the step's
+// deadline and to Ctrl-C with a cancel request.
 #include <libpq-fe.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -417,7 +418,8 @@ struct QueryPlan {
 struct Execution {
   bool ok = false;
   bool timed_out = false;
-  bool broken = false;  // the connection cannot be used again
+  bool broken = false;     // the connection cannot be used again
+  bool in_doubt = false;   // it broke during COMMIT: nobody knows whether the transaction committed
   std::string error;
   std::vector<StatementResult> results;
   std::vector<std::string> notices;
@@ -593,6 +595,7 @@ Execution execute(PgLink& link, const QueryPlan& plan, const StepContext& contex
       statement_timeout = true;
     } catch (const pqxx::in_doubt_error&) {
       run.broken = true;
+      run.in_doubt = true;
       failure = "the connection broke during COMMIT: whether the transaction committed is unknown (" + link.where + ")";
     } catch (const pqxx::broken_connection& error) {
       run.broken = true;
@@ -629,7 +632,7 @@ Execution execute(PgLink& link, const QueryPlan& plan, const StepContext& contex
       where = "statement " + std::to_string(current + 1) + " of " + std::to_string(plan.statements.size()) + " (" +
               sql::command_of(plan.statements[current]) + "): ";
     run.error = where + failure;
-    if (plan.transactional && !plan.read_only && !plan.roll_back && failure != "interrupted")
+    if (plan.transactional && !plan.read_only && !plan.roll_back && !run.in_doubt && failure != "interrupted")
       run.error += "; the transaction was rolled back";
   }
   return run;
