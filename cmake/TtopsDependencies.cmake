@@ -8,6 +8,7 @@ find_package(spdlog 1.10 REQUIRED)          # libspdlog-dev
 find_package(CURL 7.80 REQUIRED)            # libcurl4-openssl-dev
 find_package(OpenSSL 3 REQUIRED)            # libssl-dev (libcrypto: SHA-256 for the audit chain)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx>=6.4)   # libpqxx-dev
+pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)             # libpq-dev (libpqxx-dev depends on it)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14) # libhiredis-dev
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)              # libre2-dev: linear-time regexes
 if(TTOPS_BUILD_TESTS)

@@ -7,6 +7,8 @@
 
 #define TTOPS_EXECUTORS(X) \
   X(http)                  \
+  X(postgres)              \
+  X(redis)                 \
   X(manual)                \
   X(wait)                  \
   X(kubectl)               \

@@ -1,5 +1,6 @@
 #include "util/duration.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -71,6 +72,11 @@ std::string format_duration(std::chrono::milliseconds duration) {
   if (ms % 60'000 == 0 && ms != 0) return std::to_string(ms / 60'000) + "m";
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
+}
+
+std::string format_budget(std::chrono::milliseconds budget) {
+  long long tenths = std::max<long long>(1, (budget.count() + 50) / 100);
+  return format_duration(static_cast<double>(tenths) / 10.0);
 }
 
 }  // namespace ttops

@@ -4,6 +4,7 @@ against real servers started here on 127.0.0.1 and stopped when the tests end.
 Environment:
   TTOPS_BIN         the ttops binary (ctest sets it; default build/src/ttops)
   TTOPS_SOURCE_DIR  the repository (default: two levels up from this file)
+  TTOPS_UNIT_TESTS  the unit test binary, for executor tests against live servers (ctest sets it)
 """
 import atexit
 import json
@@ -20,6 +21,7 @@ import urllib.request
 SOURCE_DIR = os.environ.get("TTOPS_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 TTOPS = os.environ.get("TTOPS_BIN") or os.path.join(SOURCE_DIR, "build", "src", "ttops")
+UNIT_TESTS = os.environ.get("TTOPS_UNIT_TESTS") or os.path.join(os.path.dirname(TTOPS), "..", "tests", "ttops_unit_tests")
 FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures")
 RUNBOOKS = os.path.join(SOURCE_DIR, "runbooks")
 
@@ -158,6 +160,20 @@ def write_config(path, sandbox=None, extra_values=None, extra_environments=""):
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n" + extra_environments)
     return path
+
+
+def split_args(args, *command):
+    """ttops's global options (-v, -o FORMAT) go before the subcommand, the rest after it."""
+    before, after = [], []
+    items = iter(args)
+    for arg in items:
+        if arg in ("-v", "-vv"):
+            before.append(arg)
+        elif arg in ("-o", "--output"):
+            before += [arg, next(items)]
+        else:
+            after.append(arg)
+    return [*before, *command, *after]
 
 
 class TtopsTestCase(unittest.TestCase):

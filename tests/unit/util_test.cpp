@@ -47,3 +47,20 @@ TEST_CASE("a swapped pair of letters is one edit", "[util]") {
   CHECK(edit_distance("kitten", "sitting") == 3);
   CHECK(did_you_mean("lsit", {"list", "show"}) == " (did you mean 'list'?)");
 }
+
+TEST_CASE("time budgets in messages read as the step's timeout", "[util]") {
+  CHECK(format_budget(std::chrono::milliseconds(998)) == "1.0s");
+  CHECK(format_budget(std::chrono::milliseconds(1000)) == "1.0s");
+  CHECK(format_budget(std::chrono::milliseconds(497)) == "500ms");
+  CHECK(format_budget(std::chrono::milliseconds(2)) == "100ms");
+}
+
+TEST_CASE("text that is not UTF-8 is repaired, UTF-8 is kept", "[util]") {
+  CHECK(to_valid_utf8("plain") == "plain");
+  CHECK(to_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xab") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xab");
+  CHECK(to_valid_utf8("caf\xe9") == "caf\xEF\xBF\xBD");
+  CHECK(to_valid_utf8("\xc0\xaf") == "\xEF\xBF\xBD\xEF\xBF\xBD");          // overlong '/'
+  CHECK(to_valid_utf8("\xed\xa0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a UTF-16 surrogate
+  CHECK(to_valid_utf8("\xe2\x82") == "\xEF\xBF\xBD\xEF\xBF\xBD");          // cut short
+  CHECK_NOTHROW(Json(to_valid_utf8("\xff\xfe")).dump());
+}
