@@ -110,6 +110,7 @@ struct Step {
   std::optional<Effect> declared_effect;
   Effect effect = Effect::read;  // the stronger of the executor's class and the declared one
   std::string confirm;           // the question asked before a mutating step runs
+  bool show = false;             // print what it found (rows, lines) in the text report
 
   // all kinds that run something
   std::optional<Duration> timeout;

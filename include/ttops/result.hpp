@@ -40,6 +40,7 @@ struct StepResult {
   std::string command;   // what ran: "GET http://…", already redacted
   bool dry_run = false;  // not executed because of --dry-run
   bool handled = false;  // failed, and the runbook expected it could (on_failure ignore or goto)
+  bool show = false;     // the runbook asks for what it found to be shown (rows, lines)
   std::vector<ExpectationResult> expectations;
   Json captures = Json::object();
   Json data = Json::object();  // the executor's result (bodies shortened), for -o json

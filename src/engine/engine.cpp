@@ -509,6 +509,7 @@ struct Engine::Impl {
       case Step::Kind::procedure: result.kind = "procedure"; break;
     }
     result.effect = step.effect;
+    result.show = step.show;
     return result;
   }
 

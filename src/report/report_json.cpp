@@ -21,6 +21,7 @@ Json to_json(const StepResult& step) {
   out["command"] = step.command;
   out["dry_run"] = step.dry_run;
   out["handled"] = step.handled;
+  out["show"] = step.show;
   out["attempts"] = step.attempts;
   out["seconds"] = step.seconds;
   if (!step.decision.empty()) out["decision"] = step.decision;

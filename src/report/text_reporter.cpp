@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "ttops/expression.hpp"
+#include "report/result_display.hpp"
 #include "ttops/reporter.hpp"
 #include "util/duration.hpp"
 #include "util/redact.hpp"
@@ -215,6 +216,10 @@ class TextReporter : public Reporter {
               << (expectation.detail.empty() ? "" : (expectation.error ? ": " : ", got ") + redactor.redact(expectation.detail))
               << "\n";
       }
+    }
+    if (result.show || m_options.verbosity > 0) {
+      for (const auto& line : display_lines(result.data))
+        m_out << detail_indent << "│ " << redactor.redact(line) << "\n";
     }
     if (m_options.verbosity > 0) {
       for (const auto& note : result.notes) m_out << detail_indent << m_palette.dim << redactor.redact(note) << m_palette.reset << "\n";

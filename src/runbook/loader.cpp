@@ -24,7 +24,8 @@ const std::vector<std::string> k_runbook_keys = {"kind",   "service", "name",   
                                                  "description"};
 const std::vector<std::string> k_common_step_keys = {"id",   "title",      "description", "timeout", "until",
                                                      "expect", "capture",  "on_failure",  "when",    "next",
-                                                     "max_visits", "effect", "confirm",  "leaves", "recovery"};
+                                                     "max_visits", "effect", "confirm",  "leaves", "recovery",
+                                                     "show"};
 const std::vector<std::string> k_structural_step_keys = {"decide", "parallel", "use", "with"};
 
 class RunbookLoader {
@@ -435,6 +436,7 @@ class RunbookLoader {
       step.max_visits = static_cast<int>(value);
     }
     if (auto confirm = node["confirm"]) step.confirm = scalar_string(confirm, "confirm", m_diag).value_or("");
+    if (auto show = node["show"]) step.show = scalar_bool(show, "show", m_diag).value_or(false);
     if (auto leaves = node["leaves"]) read_leaves(leaves, step);
     if (auto recovery = node["recovery"]) {
       step.recovery = scalar_string(recovery, "recovery", m_diag).value_or("");
