@@ -237,9 +237,7 @@ class RunbookLoader {
         return;
       }
       // `http: URL` is `http: {url: URL}`; `kubectl: [get, pods]` is `kubectl: {args: [...]}`.
-      YAML::Node wrapped(YAML::NodeType::Map);
-      wrapped[std::string(shorthand)] = node;
-      action.reset(wrapped);
+      action.reset(wrap_shorthand(node, std::string(shorthand)));
     }
     std::vector<std::string> names;
     for (const auto& field : executor->fields()) names.push_back(field.name);
@@ -255,6 +253,20 @@ class RunbookLoader {
     executor->check(action, m_diag);  // the shorthand too: `kubectl: [get, pods]` is checked like its map
     step.action = to_json(action);
     check_templates_in(action, false);
+  }
+
+  // A map {field: node} for a shorthand action. yaml-cpp copies a whole document's node set
+  // whenever two nodes of different documents are joined, so a fresh map per step made loading
+  // quadratic. Every wrapper is made inside one scratch map that shares the document's memory
+  // after the first join: the document is copied once, not once per step.
+  YAML::Node wrap_shorthand(const YAML::Node& node, const std::string& field) {
+    if (!m_scratch_joined) {
+      m_scratch["document"] = node;
+      m_scratch_joined = true;
+    }
+    YAML::Node wrapped = m_scratch[std::to_string(m_scratch_count++)];
+    wrapped[field] = node;
+    return wrapped;
   }
 
   void check_field_type(const YAML::Node& value, const ActionField& field, const std::string& what) {
@@ -725,6 +737,9 @@ class RunbookLoader {
   Runbook* m_runbook = nullptr;
   Step* m_step = nullptr;
   std::vector<ReferenceSite> m_runbook_references;  // names read by parameter defaults
+  YAML::Node m_scratch{YAML::NodeType::Map};          // holds shorthand wrappers (see wrap_shorthand)
+  bool m_scratch_joined = false;
+  int m_scratch_count = 0;
 };
 
 }  // namespace
