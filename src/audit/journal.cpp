@@ -5,7 +5,6 @@
 
 #include <fstream>
 
-#include "report/report_json.hpp"
 #include "util/redact.hpp"
 #include "util/state_dir.hpp"
 
@@ -45,7 +44,15 @@ void RunJournal::append(const Json& record) {
 }
 
 void RunJournal::step(const StepResult& result, const Json& view, const std::string& next) {
-  append(Json{{"kind", "step"}, {"id", result.id}, {"result", to_json(result)}, {"view", view}, {"next", next}});
+  // What a resume needs and a reader wants: how the step went and what it captured. Its data is
+  // in `view` already (what steps.<id> saw), so it is not written twice.
+  Json summary = {{"id", result.id},          {"title", result.title},
+                  {"kind", result.kind},      {"effect", std::string(to_string(result.effect))},
+                  {"status", std::string(to_string(result.status))},
+                  {"reason", result.reason},  {"attempts", result.attempts},
+                  {"seconds", result.seconds}, {"captures", result.captures}};
+  if (!result.decision.empty()) summary["decision"] = result.decision;
+  append(Json{{"kind", "step"}, {"id", result.id}, {"result", summary}, {"view", view}, {"next", next}});
 }
 
 void RunJournal::finish(const RunResult& run) {

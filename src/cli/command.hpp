@@ -1,12 +1,7 @@
 #pragma once
 // Subcommands in kubectl's spirit: each is an options struct that defines its flags, then runs
 // with the streams it is given (so tests can capture them). One table lists them all.
-// GCC 12 may report a false "potential null pointer dereference" in libstdc++'s string code
-// when it inlines CLI11's string splitting into a small file; the code is not ours.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <CLI/CLI.hpp>
-#pragma GCC diagnostic pop
 
 #include <filesystem>
 #include <iosfwd>

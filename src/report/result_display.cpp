@@ -1,7 +1,3 @@
-// GCC 12 reports a false "potential null pointer dereference" inside nlohmann's headers when it
-// inlines their object iteration here; the code is not ours.
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-
 #include "report/result_display.hpp"
 
 #include <algorithm>

@@ -104,6 +104,7 @@ void Redactor::add_secret(std::string_view secret) {
   std::unique_lock lock(m_mutex);
   for (auto& form : forms) {
     if (form.size() < 3) continue;
+    m_first_pairs[(static_cast<unsigned char>(form[0]) << 8) | static_cast<unsigned char>(form[1])] = true;
     if (std::find(m_forms.begin(), m_forms.end(), form) == m_forms.end()) m_forms.push_back(std::move(form));
   }
   std::sort(m_forms.begin(), m_forms.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
@@ -130,28 +131,28 @@ std::string Redactor::redact(std::string_view text) const {
   return out;
 }
 
+bool Redactor::may_hold_secret(std::string_view text) const {
+  if (text.find("://") != std::string_view::npos) return true;
+  std::shared_lock lock(m_mutex);
+  if (m_forms.empty()) return false;
+  // One pass over the text: a secret can only start where its first two bytes are.
+  for (std::size_t i = 0; i + 1 < text.size(); ++i)
+    if (m_first_pairs[(static_cast<unsigned char>(text[i]) << 8) | static_cast<unsigned char>(text[i + 1])]) return true;
+  return false;
+}
+
 void Redactor::redact_in_place(Json& value) const {
   if (m_revealing) return;
   if (value.is_string()) {
     auto& text = value.get_ref<std::string&>();
-    bool touch = text.find("://") != std::string::npos;
-    if (!touch) {
-      std::shared_lock lock(m_mutex);
-      for (const auto& form : m_forms) {
-        if (text.find(form) != std::string::npos) {
-          touch = true;
-          break;
-        }
-      }
-    }
-    if (touch) text = redact(text);
+    if (may_hold_secret(text)) text = redact(text);
   } else if (value.is_array()) {
     for (auto& item : value) redact_in_place(item);
   } else if (value.is_object()) {
     // Keys can hold secrets too (a header named after a token is unlikely, a URL key is not).
     bool keys_clean = true;
     for (auto it = value.begin(); it != value.end() && keys_clean; ++it)
-      keys_clean = redact(it.key()) == it.key();
+      keys_clean = !may_hold_secret(it.key()) || redact(it.key()) == it.key();
     if (!keys_clean) {
       Json out = Json::object();
       for (auto it = value.begin(); it != value.end(); ++it) {

@@ -1,5 +1,6 @@
 #pragma once
 #include <mutex>
+#include <bitset>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -31,8 +32,12 @@ class Redactor {
   void set_revealing(bool revealing) { m_revealing = revealing; }
 
  private:
+  /// A cheap test before the exact one: could `text` hold a registered secret or a URL password?
+  bool may_hold_secret(std::string_view text) const;
+
   mutable std::shared_mutex m_mutex;
   std::vector<std::string> m_forms;  // longest first, so a longer form is masked before its parts
+  std::vector<bool> m_first_pairs = std::vector<bool>(65536, false);  // first two bytes of every form
   bool m_revealing = false;
 };
 
