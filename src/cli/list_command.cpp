@@ -2,8 +2,10 @@
 #include <algorithm>
 #include <functional>
 #include <ostream>
+#include <sstream>
 
 #include "cli/command.hpp"
+#include "runbook/library_cache.hpp"
 #include "util/suggest.hpp"
 #include "util/text.hpp"
 
@@ -11,11 +13,13 @@ namespace ttops {
 
 namespace {
 
-bool matches_symptom(const Runbook& runbook, const std::string& query) {
+bool matches_symptom(const Json& runbook, const std::string& query) {
   // Every word of the query must appear somewhere in what describes the runbook.
-  std::string haystack = to_lower(runbook.service + " " + runbook.name + " " + runbook.title + " " + runbook.summary + " " +
-                                  join(runbook.symptoms, " ") + " " + join(runbook.tags, " ") + " " +
-                                  join(runbook.covers, " "));
+  std::string haystack = to_lower(runbook.value("service", "") + " " + runbook.value("name", "") + " " +
+                                  runbook.value("title", "") + " " + runbook.value("summary", "") + " " +
+                                  join(runbook.value("symptoms", std::vector<std::string>{}), " ") + " " +
+                                  join(runbook.value("tags", std::vector<std::string>{}), " ") + " " +
+                                  join(runbook.value("covers", std::vector<std::string>{}), " "));
   for (const auto& word : split(to_lower(query), ' ')) {
     if (word.empty()) continue;
     if (haystack.find(word) == std::string::npos) return false;
@@ -64,28 +68,42 @@ class ListCommand : public Command {
         return exit_code::usage;
       }
     }
-    Diagnostics diagnostics;
-    const Config* config = nullptr;  // listing needs no environment; validation of target names is `validate`'s job
-    auto runbooks = library->load_all(config, diagnostics, m_service);
-    if (!diagnostics.empty()) {
-      context.print_diagnostics(diagnostics);
+    // Every runbook's entry, from the cache when nothing in the library changed since.
+    LibraryCache cache(library->root(), {});
+    Json listing;
+    if (auto cached = cache.get("list")) {
+      listing = std::move(*cached);
+    } else {
+      Diagnostics diagnostics;
+      auto runbooks = library->load_all(nullptr, diagnostics);  // target names are `validate`'s job
+      std::ostringstream problems;
+      diagnostics.print(problems);
+      listing = Json{{"runbooks", Json::array()}, {"problems", problems.str()}};
+      for (const auto& runbook : runbooks) listing["runbooks"].push_back(runbook_json(*runbook));
+      cache.put("list", listing);
+    }
+    std::string problems = listing.value("problems", "");
+    if (!problems.empty()) {
+      context.err() << problems;
       context.error("some runbooks have problems and are not listed (run 'ttops validate')");
     }
-    std::vector<std::shared_ptr<const Runbook>> shown;
-    for (auto& runbook : runbooks)
-      if (m_symptom.empty() || matches_symptom(*runbook, m_symptom)) shown.push_back(runbook);
+    std::vector<Json> shown;
+    for (const auto& runbook : listing["runbooks"]) {
+      if (!m_service.empty() && runbook.value("service", "") != m_service) continue;
+      if (!m_symptom.empty() && !matches_symptom(runbook, m_symptom)) continue;
+      shown.push_back(runbook);
+    }
+    int code = problems.empty() ? exit_code::ok : exit_code::usage;
 
     if (context.options().output == "json") {
-      Json list = Json::array();
-      for (const auto& runbook : shown) list.push_back(runbook_json(*runbook));
-      context.out() << dump_json(list, 2) << "\n";
-      return diagnostics.empty() ? exit_code::ok : exit_code::usage;
+      context.out() << dump_json(Json(shown), 2) << "\n";
+      return code;
     }
     std::size_t service_width = 7;
     std::size_t name_width = 7;
     for (const auto& runbook : shown) {
-      service_width = std::max(service_width, runbook->service.size());
-      name_width = std::max(name_width, runbook->name.size());
+      service_width = std::max(service_width, runbook.value("service", "").size());
+      name_width = std::max(name_width, runbook.value("name", "").size());
     }
     auto pad = [](const std::string& text, std::size_t width) {
       return text.size() >= width ? text : text + std::string(width - text.size(), ' ');
@@ -93,13 +111,15 @@ class ListCommand : public Command {
     auto& out = context.out();
     out << pad("SERVICE", service_width) << "  " << pad("RUNBOOK", name_width) << "  " << pad("SEVERITY", 8) << "  TITLE\n";
     for (const auto& runbook : shown) {
-      out << pad(runbook->service, service_width) << "  " << pad(runbook->name, name_width) << "  "
-          << pad(runbook->severity.empty() ? "-" : runbook->severity, 8) << "  " << runbook->title << "\n";
-      if (!m_symptom.empty() && !runbook->symptoms.empty())
-        out << pad("", service_width + name_width + 14) << "symptoms: " << join(runbook->symptoms, "; ") << "\n";
+      std::string severity = runbook.value("severity", "");
+      out << pad(runbook.value("service", ""), service_width) << "  " << pad(runbook.value("name", ""), name_width) << "  "
+          << pad(severity.empty() ? "-" : severity, 8) << "  " << runbook.value("title", "") << "\n";
+      auto symptoms = runbook.value("symptoms", std::vector<std::string>{});
+      if (!m_symptom.empty() && !symptoms.empty())
+        out << pad("", service_width + name_width + 14) << "symptoms: " << join(symptoms, "; ") << "\n";
     }
     if (shown.empty() && !m_symptom.empty()) context.err() << "no runbook mentions '" << m_symptom << "'\n";
-    return diagnostics.empty() ? exit_code::ok : exit_code::usage;
+    return code;
   }
 
  private:

@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "cli/command.hpp"
+#include "runbook/library_cache.hpp"
 #include "runbook/validator.hpp"
 
 namespace ttops {
@@ -26,7 +27,25 @@ class ValidateCommand : public Command {
     if (m_paths.empty()) {
       Library* library = context.library();
       if (library == nullptr) return exit_code::usage;
-      validate_library(*library, context, diagnostics, runbooks, procedures, configs);
+      // The whole library is validated again only when something in it (or the config) changed.
+      fs::path config_path = context.options().config.empty() ? library->config_path() : fs::path(context.options().config);
+      LibraryCache cache(library->root(), config_path);
+      if (auto cached = cache.get("validate")) {
+        for (const auto& p : (*cached)["problems"])
+          diagnostics.error(SourceLocation{p.value("file", ""), p.value("line", 0), p.value("column", 0)},
+                            p.value("message", ""));
+        runbooks = cached->value("runbooks", 0);
+        procedures = cached->value("procedures", 0);
+        configs = cached->value("configs", 0);
+      } else {
+        validate_library(*library, context, diagnostics, runbooks, procedures, configs);
+        Json problems = Json::array();
+        for (const auto& d : diagnostics.items())
+          problems.push_back(Json{{"file", d.where.file}, {"line", d.where.line}, {"column", d.where.column},
+                                  {"message", d.message}});
+        cache.put("validate", Json{{"problems", problems}, {"runbooks", runbooks}, {"procedures", procedures},
+                                   {"configs", configs}});
+      }
     } else {
       for (const auto& text : m_paths) {
         fs::path path(text);

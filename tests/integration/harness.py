@@ -55,6 +55,7 @@ def run_ttops(*args, env=None, input=None, timeout=120, cwd=None):
     full_env["NO_COLOR"] = "1"
     full_env.pop("TTOPS_ENV", None)
     full_env.setdefault("TTOPS_STATE_DIR", STATE_DIR)
+    full_env.setdefault("TTOPS_CACHE_DIR", os.path.join(STATE_DIR, "cache"))
     if env:
         full_env.update(env)
     started = time.monotonic()

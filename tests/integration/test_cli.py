@@ -66,6 +66,29 @@ class ValidateTest(TtopsTestCase):
         self.assertEqual(result.stdout, "")
 
 
+class LibraryCacheTest(TtopsTestCase):
+    """list and validate reuse their work while nothing in the library changed, and only then."""
+
+    def test_a_change_to_any_file_is_seen(self):
+        lib = self.library({"venue/a.yaml": "title: A\nsteps:\n  - id: a\n    http: http://127.0.0.1:9/\n",
+                            "ttops.yaml": "environments:\n  test: {}\n"})
+        env = {"TTOPS_CACHE_DIR": os.path.join(self.tmp, "cache")}
+        first = run_ttops("--runbooks", lib, "list", env=env)
+        self.assertIn("venue    a ", first.stdout)
+        self.assertEqual(run_ttops("--runbooks", lib, "list", env=env).stdout, first.stdout)  # from the cache
+        with open(os.path.join(lib, "venue", "b.yaml"), "w") as f:
+            f.write("title: B\nsteps:\n  - id: b\n    http: http://127.0.0.1:9/\n")
+        self.assertIn("venue    b ", run_ttops("--runbooks", lib, "list", env=env).stdout)
+        self.assertExit(run_ttops("--runbooks", lib, "validate", env=env), 0)
+        with open(os.path.join(lib, "venue", "b.yaml"), "a") as f:
+            f.write("    expct: [status == 200]\n")
+        broken = run_ttops("--runbooks", lib, "validate", env=env)
+        self.assertExit(broken, 2)
+        self.assertIn("b.yaml:5:5: unknown key 'expct'", broken.stderr)
+        self.assertExit(run_ttops("--runbooks", lib, "validate", env=env), 2)  # the cached verdict is the same
+        self.assertTrue(os.listdir(env["TTOPS_CACHE_DIR"]), "the cache was written")
+
+
 class CommandLineTest(TtopsTestCase):
     def test_list_table_and_json(self):
         result = run_ttops("--runbooks", RUNBOOKS, "list")
