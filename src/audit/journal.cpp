@@ -33,9 +33,7 @@ std::optional<RunJournal> RunJournal::create(const std::string& run_id, const Js
 
 void RunJournal::append(const Json& record) {
   // Each line is written whole and synced, so a run killed at any point leaves a readable journal.
-  Json redacted = record;
-  process_redactor().redact_in_place(redacted);
-  std::string line = dump_json(redacted) + "\n";
+  std::string line = process_redactor().redact(dump_json(record)) + "\n";
   int fd = ::open(m_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd < 0) return;
   [[maybe_unused]] auto written = ::write(fd, line.data(), line.size());

@@ -66,6 +66,11 @@ class ResumeCommand : public Command {
     for (const auto& record : loaded->steps) {
       const Json& result = record["result"];
       resume.steps[record.value("id", "")] = record["view"];
+      if (result.value("kind", "") == "parallel" && record["view"].contains("steps")) {
+        // The steps of a group are steps.<id> of the flow they sit in.
+        const Json& children = record["view"]["steps"];
+        for (auto it = children.begin(); it != children.end(); ++it) resume.steps[it.key()] = it.value();
+      }
       for (auto it = result["captures"].begin(); it != result["captures"].end(); ++it) resume.captures[it.key()] = it.value();
       resume.step_id = record.value("next", "end");
       resume.journal.push_back(record);
@@ -83,7 +88,9 @@ class ResumeCommand : public Command {
     options.fail_on_warning = m_flags.fail_on_warning();
     auto reporter = make_reporter(context.options().output, context.out(), options);
     RunResult result = session.execute(*prepared, *reporter, &resume);
-    return session.finish({result}, *reporter);
+    std::vector<RunResult> runs;
+    runs.push_back(std::move(result));
+    return session.finish(runs, *reporter);
   }
 
  private:

@@ -160,8 +160,9 @@ EngineSettings RunSession::settings_for(const PreparedRun& run) {
 
 RunResult RunSession::execute(const PreparedRun& run, Reporter& reporter, const ResumePoint* resume) {
   EngineSettings settings = settings_for(run);
+  // A journal is for resuming a run that changes things; a read-only run is simply run again.
   std::optional<RunJournal> journal;
-  if (!m_flags.dry_run) {
+  if (!m_flags.dry_run && !run.gated.empty()) {
     std::string error;
     std::string text;
     std::string read_error;
@@ -231,8 +232,9 @@ int run_runbook(CommandContext& context, const std::string& service, const std::
   ReporterOptions options = context.reporter_options();
   options.fail_on_warning = flags.fail_on_warning();
   auto reporter = make_reporter(context.options().output, context.out(), options);
-  RunResult result = session.execute(*prepared, *reporter);
-  return session.finish({result}, *reporter);
+  std::vector<RunResult> runs;
+  runs.push_back(session.execute(*prepared, *reporter));
+  return session.finish(runs, *reporter);
 }
 
 }  // namespace ttops

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
 
 #include "engine/scope.hpp"
 #include "runbook/validator.hpp"
@@ -129,11 +130,20 @@ std::string make_run_id() {
   return std::string(stamp) + "-" + suffix;
 }
 
+// A runbook's templates are rendered again at every step and attempt; parse each once.
+static const Template& parsed_template(const std::string& text) {
+  thread_local std::unordered_map<std::string, Template> cache;
+  auto it = cache.find(text);
+  if (it != cache.end()) return it->second;
+  if (cache.size() > 4096) cache.clear();
+  return cache.emplace(text, Template::parse(text)).first->second;
+}
+
 Json render_tree(const Json& value, const EvalScope& scope) {
   if (value.is_string()) {
     const auto& text = value.get_ref<const std::string&>();
     if (!Template::has_holes(text)) return value;
-    return Template::parse(text).render_value(scope);
+    return parsed_template(text).render_value(scope);
   }
   if (value.is_array()) {
     Json out = Json::array();
@@ -489,7 +499,15 @@ struct Engine::Impl {
       if (depth == 0 && settings.observer != nullptr) {
         std::string next = end ? step.id : next_index < steps.size() ? steps[next_index].id : std::string("end");
         std::lock_guard lock(report_mutex);
-        settings.observer->top_level_step(result, frame.steps[step.id], next);
+        if (step.kind == Step::Kind::parallel) {
+          // A resume needs the group's steps too: they are steps.<id> of this flow.
+          Json view = frame.steps[step.id];
+          view["steps"] = Json::object();
+          for (const auto& child : step.children) view["steps"][child.id] = frame.steps[child.id];
+          settings.observer->top_level_step(result, view, next);
+        } else {
+          settings.observer->top_level_step(result, frame.steps[step.id], next);
+        }
       }
       out.push_back(std::move(result));
       if (end) return *end;
@@ -971,14 +989,12 @@ struct Engine::Impl {
 
     int failed = 0;
     int warned = 0;
-    Json children_steps = Json::object();
     for (std::size_t i = 0; i < children.size(); ++i) {
       const Step& child = children[i];
       StepResult& child_result = results[i];
+      // The steps of a group are read as steps.<id>, like any other: one view each, no copies.
       const Json* grandchildren = child_result.data.contains("steps") ? &child_result.data["steps"] : nullptr;
-      Json view = step_view(child_result, grandchildren);
-      frame.steps[child.id] = view;
-      children_steps[child.id] = std::move(view);
+      frame.steps[child.id] = step_view(child_result, grandchildren);
       for (auto it = child_result.captures.begin(); it != child_result.captures.end(); ++it)
         result.captures[it.key()] = it.value();
       if (child_result.status == StepStatus::interrupted) result.status = StepStatus::interrupted;
@@ -995,7 +1011,6 @@ struct Engine::Impl {
       result.reason = std::to_string(warned) + " of " + std::to_string(children.size()) + " steps warned";
     }
     result.data = Json::object();
-    result.data["steps"] = std::move(children_steps);
     result.children = std::move(results);
     return result;
   }

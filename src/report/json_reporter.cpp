@@ -3,6 +3,7 @@
 
 #include "report/report_json.hpp"
 #include "ttops/reporter.hpp"
+#include "util/redact.hpp"
 
 namespace ttops {
 
@@ -12,7 +13,7 @@ class JsonReporter : public Reporter {
  public:
   explicit JsonReporter(std::ostream& out) : m_out(out) {}
   void report_finished(const std::vector<RunResult>& runs) override {
-    m_out << dump_json(report_document(runs), 2) << '\n';
+    m_out << process_redactor().redact(dump_json(report_document(runs), 2)) << '\n';
     m_out.flush();
   }
 

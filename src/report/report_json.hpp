@@ -12,7 +12,8 @@ constexpr int k_report_schema_version = 1;
 
 Json to_json(const StepResult& step);
 Json to_json(const RunResult& run);
-/// The whole report: {"schema_version", "tool", "status", "summary", "runs"}.
+/// The whole report: {"schema_version", "tool", "status", "summary", "runs"}. Not yet redacted:
+/// redact the serialised text (one pass over the output instead of a walk over every value).
 Json report_document(const std::vector<RunResult>& runs);
 
 /// The status of several runs together: the worst of them.

@@ -170,7 +170,8 @@ class RunbookLoader {
       return step;
     }
     m_step = &step;
-    if (auto id = node["id"]) {
+    const MapEntries fields(node);
+    if (auto id = fields["id"]) {
       step.id = scalar_string(id, "id", m_diag).value_or("");
       if (!step.id.empty() && !is_valid_identifier(step.id))
         m_diag.error(id, "step id '" + step.id + "' must be lowercase letters, digits, '-' or '_' (it is used in goto and in steps.<id>)");
@@ -178,8 +179,8 @@ class RunbookLoader {
     } else {
       m_diag.error(node, "the step has no 'id'");
     }
-    if (auto title = node["title"]) step.title = scalar_string(title, "title", m_diag).value_or("");
-    if (auto description = node["description"]) step.description = scalar_string(description, "description", m_diag).value_or("");
+    if (auto title = fields["title"]) step.title = scalar_string(title, "title", m_diag).value_or("");
+    if (auto description = fields["description"]) step.description = scalar_string(description, "description", m_diag).value_or("");
 
     // Exactly one action: an executor's key, decide, parallel or use.
     std::vector<std::string> actions;
@@ -200,23 +201,23 @@ class RunbookLoader {
       m_diag.error(node[actions[1]], "step '" + step.id + "' has more than one action (" + join(actions, ", ") +
                                          "): split it into steps");
     }
-    if (node["with"] && (actions.empty() || actions[0] != "use"))
-      m_diag.error(node["with"], "'with' only goes with 'use'");
+    if (fields["with"] && (actions.empty() || actions[0] != "use"))
+      m_diag.error(fields["with"], "'with' only goes with 'use'");
 
     if (!actions.empty()) {
       const std::string& action = actions[0];
       if (action == "decide") {
-        read_decision(node["decide"], step);
+        read_decision(fields["decide"], step);
       } else if (action == "parallel") {
-        if (inside_parallel) m_diag.error(node["parallel"], "parallel groups cannot be nested");
-        read_parallel(node["parallel"], step);
+        if (inside_parallel) m_diag.error(fields["parallel"], "parallel groups cannot be nested");
+        read_parallel(fields["parallel"], step);
       } else if (action == "use") {
         read_use(node, step);
       } else {
         read_action(node[action], find_executor(action), step);
       }
     }
-    read_common(node, step, inside_parallel);
+    read_common(node, fields, step, inside_parallel);
     m_step = nullptr;
     return step;
   }
@@ -242,8 +243,9 @@ class RunbookLoader {
     std::vector<std::string> names;
     for (const auto& field : executor->fields()) names.push_back(field.name);
     if (node.IsMap()) check_keys(node, names, what, m_diag);
+    const MapEntries entries(action);
     for (const auto& field : executor->fields()) {
-      YAML::Node value = action[field.name];
+      YAML::Node value = entries[field.name];
       if (!value) {
         if (field.required) m_diag.error(node, what + " needs '" + field.name + "' (" + field.help + ")");
         continue;
@@ -264,7 +266,10 @@ class RunbookLoader {
       m_scratch["document"] = node;
       m_scratch_joined = true;
     }
-    YAML::Node wrapped = m_scratch[std::to_string(m_scratch_count++)];
+    // One wrapper at a time (the caller is done with it before the next step): a growing map
+    // would make each lookup longer, yaml-cpp searches map keys one by one.
+    m_scratch.remove("wrapper");
+    YAML::Node wrapped = m_scratch["wrapper"];
     wrapped[field] = node;
     return wrapped;
   }
@@ -427,35 +432,35 @@ class RunbookLoader {
     }
   }
 
-  void read_common(const YAML::Node& node, Step& step, bool inside_parallel) {
+  void read_common(const YAML::Node& node, const MapEntries& fields, Step& step, bool inside_parallel) {
     (void)inside_parallel;
-    if (auto timeout = node["timeout"]) step.timeout = read_duration(timeout, "timeout");
-    if (auto until = node["until"]) read_until(until, step);
-    if (auto expect = node["expect"]) read_expect(expect, step);
-    if (auto capture = node["capture"]) read_capture(capture, step);
-    if (auto on_failure = node["on_failure"]) read_on_failure(on_failure, step);
-    if (auto when = node["when"]) {
+    if (auto timeout = fields["timeout"]) step.timeout = read_duration(timeout, "timeout");
+    if (auto until = fields["until"]) read_until(until, step);
+    if (auto expect = fields["expect"]) read_expect(expect, step);
+    if (auto capture = fields["capture"]) read_capture(capture, step);
+    if (auto on_failure = fields["on_failure"]) read_on_failure(on_failure, step);
+    if (auto when = fields["when"]) {
       step.when_where = m_diag.locate(when);
       if (auto e = parse_expression(when, false)) step.when = *e;
     }
-    if (auto next = node["next"]) {
+    if (auto next = fields["next"]) {
       step.next = scalar_string(next, "next", m_diag).value_or("");
       step.next_where = m_diag.locate(next);
     }
-    if (auto max_visits = node["max_visits"]) {
+    if (auto max_visits = fields["max_visits"]) {
       auto value = scalar_int(max_visits, "max_visits", m_diag).value_or(0);
       if (value < 1 || value > 1000) m_diag.error(max_visits, "max_visits must be between 1 and 1000");
       step.max_visits = static_cast<int>(value);
     }
-    if (auto confirm = node["confirm"]) step.confirm = scalar_string(confirm, "confirm", m_diag).value_or("");
-    if (auto show = node["show"]) step.show = scalar_bool(show, "show", m_diag).value_or(false);
-    if (auto leaves = node["leaves"]) read_leaves(leaves, step);
-    if (auto recovery = node["recovery"]) {
+    if (auto confirm = fields["confirm"]) step.confirm = scalar_string(confirm, "confirm", m_diag).value_or("");
+    if (auto show = fields["show"]) step.show = scalar_bool(show, "show", m_diag).value_or(false);
+    if (auto leaves = fields["leaves"]) read_leaves(leaves, step);
+    if (auto recovery = fields["recovery"]) {
       step.recovery = scalar_string(recovery, "recovery", m_diag).value_or("");
       step.recovery_where = m_diag.locate(recovery);
       check_templates_in(recovery, true);
     }
-    if (auto effect = node["effect"]) {
+    if (auto effect = fields["effect"]) {
       auto text = scalar_string(effect, "effect", m_diag);
       if (text) {
         step.declared_effect = parse_effect(*text);
@@ -467,15 +472,15 @@ class RunbookLoader {
     if (step.kind == Step::Kind::action && step.executor != nullptr) {
       Effect classified = step.executor->effect(step.action);
       if (step.declared_effect && *step.declared_effect < classified)
-        m_diag.error(node["effect"], "step '" + step.id + "' is classified '" + std::string(to_string(classified)) +
+        m_diag.error(fields["effect"], "step '" + step.id + "' is classified '" + std::string(to_string(classified)) +
                                          "' by the " + step.executor_name +
                                          " executor; a runbook can raise a step's effect, never lower it");
       step.effect = max_effect(classified, step.declared_effect.value_or(Effect::read));
       if (step.effect != Effect::read && trim(step.confirm).empty())
         m_diag.error(node, "step '" + step.id + "' " + (step.effect == Effect::destructive ? "is destructive" : "mutates") +
                                ": give it a 'confirm' text that says what it will change");
-    } else if (node["effect"] && step.kind != Step::Kind::action) {
-      m_diag.error(node["effect"], "only action steps have an effect");
+    } else if (fields["effect"] && step.kind != Step::Kind::action) {
+      m_diag.error(fields["effect"], "only action steps have an effect");
     }
     if (step.kind == Step::Kind::decision) {
       for (const char* key : {"until", "expect", "capture", "timeout", "on_failure", "leaves", "recovery"})
@@ -739,7 +744,6 @@ class RunbookLoader {
   std::vector<ReferenceSite> m_runbook_references;  // names read by parameter defaults
   YAML::Node m_scratch{YAML::NodeType::Map};          // holds shorthand wrappers (see wrap_shorthand)
   bool m_scratch_joined = false;
-  int m_scratch_count = 0;
 };
 
 }  // namespace

@@ -341,7 +341,7 @@ class RunbookValidator {
       for (auto& f : target->executor->result_fields()) fields.push_back(f);
       fields.emplace_back("duration");
     }
-    if (target->kind == Step::Kind::parallel || target->kind == Step::Kind::procedure) fields.emplace_back("steps");
+    if (target->kind == Step::Kind::procedure) fields.emplace_back("steps");
     if (std::find(fields.begin(), fields.end(), field) == fields.end())
       m_diag.error(site.where, "step '" + id + "' has no field '" + field + "'" + did_you_mean(field, fields));
   }

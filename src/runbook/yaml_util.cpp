@@ -6,6 +6,24 @@
 
 namespace ttops {
 
+MapEntries::MapEntries(const YAML::Node& map) {
+  if (!map.IsMap()) return;
+  m_entries.reserve(map.size());
+  for (auto it = map.begin(); it != map.end(); ++it)
+    if (it->first.IsScalar()) m_entries.emplace_back(it->first.Scalar(), it->second);
+}
+
+YAML::Node MapEntries::operator[](std::string_view key) const {
+  for (const auto& [name, value] : m_entries)
+    if (name == key) return value;
+  // An undefined node: what yaml-cpp's own lookup gives for a missing key.
+  static const YAML::Node missing = [] {
+    YAML::Node scratch(YAML::NodeType::Map);
+    return scratch["missing"];
+  }();
+  return missing;
+}
+
 void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& what,
                 Diagnostics& diagnostics) {
   for (auto it = map.begin(); it != map.end(); ++it) {

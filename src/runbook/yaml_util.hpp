@@ -11,6 +11,19 @@
 
 namespace ttops {
 
+/// A map node's entries, read once. Looking a key up in yaml-cpp costs thousands of
+/// instructions (it converts every key of the map to compare, and may create nodes); a step
+/// reads a dozen keys, so the loader reads each step map this way instead.
+class MapEntries {
+ public:
+  explicit MapEntries(const YAML::Node& map);
+  /// The value under `key`, or an undefined node (false in a boolean context).
+  YAML::Node operator[](std::string_view key) const;
+
+ private:
+  std::vector<std::pair<std::string, YAML::Node>> m_entries;
+};
+
 /// Reports keys of `map` not in `allowed`, with a spelling suggestion.
 void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& what,
                 Diagnostics& diagnostics);

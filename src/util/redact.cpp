@@ -124,15 +124,31 @@ void Redactor::add_url_credentials(std::string_view url) {
 }
 
 std::string Redactor::redact(std::string_view text) const {
-  if (m_revealing) return std::string(text);
+  if (m_revealing || !may_hold_secret(text)) return std::string(text);
   std::string out = text.find("://") == std::string_view::npos ? std::string(text) : redact_url_credentials(text);
   std::shared_lock lock(m_mutex);
   for (const auto& form : m_forms) replace_all(out, form, mask);
   return out;
 }
 
+// Whether some URL in `text` carries a password: `scheme://user:password@host`.
+static bool has_url_credentials(std::string_view text) {
+  std::size_t search = 0;
+  while ((search = text.find("://", search)) != std::string_view::npos) {
+    search += 3;
+    bool colon = false;
+    for (std::size_t i = search; i < text.size(); ++i) {
+      char c = text[i];
+      if (c == '/' || c == '?' || c == '#' || c == ' ' || c == '\n' || c == '"' || c == '\'') break;
+      if (c == ':') colon = true;
+      if (c == '@' && colon) return true;
+    }
+  }
+  return false;
+}
+
 bool Redactor::may_hold_secret(std::string_view text) const {
-  if (text.find("://") != std::string_view::npos) return true;
+  if (has_url_credentials(text)) return true;
   std::shared_lock lock(m_mutex);
   if (m_forms.empty()) return false;
   // One pass over the text: a secret can only start where its first two bytes are.
@@ -163,10 +179,7 @@ void Redactor::redact_in_place(Json& value) const {
       value = std::move(out);
       return;
     }
-    for (auto& [key, item] : value.items()) {
-      (void)key;
-      redact_in_place(item);
-    }
+    for (auto it = value.begin(); it != value.end(); ++it) redact_in_place(it.value());
   }
 }
 
