@@ -53,6 +53,9 @@ class RunbookValidator {
       m_target_keys = m_runbook.is_procedure ? all_target_keys() : m_config->target_keys(m_runbook.service);
     } else {
       m_target_keys = standard_target_keys();
+      // Without a config (list, docs, one file) a runbook's own target values cannot be known;
+      // `ttops validate` checks them against the config. Procedures keep the built-in names.
+      m_check_target_names = m_runbook.is_procedure;
     }
     check_metadata();
     check_flow(m_runbook.steps);
@@ -323,7 +326,7 @@ class RunbookValidator {
         m_diag.error(site.where.shifted(9), "unknown capture '" + member + "'" + did_you_mean(member, m_captures) +
                                                 " (no step captures it)");
     } else if (root == "target") {
-      if (std::find(m_target_keys.begin(), m_target_keys.end(), member) == m_target_keys.end())
+      if (m_check_target_names && std::find(m_target_keys.begin(), m_target_keys.end(), member) == m_target_keys.end())
         m_diag.error(site.where.shifted(7), "unknown target value '" + member + "'" +
                                                 did_you_mean(member, m_target_keys) +
                                                 " (the config defines no such value for this service)");
@@ -361,6 +364,7 @@ class RunbookValidator {
   std::vector<std::string> m_id_list;
   std::vector<std::string> m_captures;
   std::vector<std::string> m_target_keys;
+  bool m_check_target_names = true;
   std::set<std::pair<const Step*, std::size_t>> m_dead_cases;
   std::set<const Step*> m_dead_default;
 };

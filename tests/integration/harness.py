@@ -140,11 +140,12 @@ def write_config(path, sandbox=None, extra_values=None, extra_environments=""):
         lines.append(f"    production: {'true' if production else 'false'}")
         lines.append("    values:")
         values = {"namespace": "tickettoken", "kube_context": "ttops-fixture"}
-        if sandbox:
-            for aux, key in (("payment-service", "payment_url"), ("prometheus", "prometheus_url"),
-                             ("stripe-status", "stripe_status_url"), ("pinata", "pinata_url"),
-                             ("fallback-rpc", "fallback_rpc_url")):
-                values[key] = sandbox.url(aux)
+        # The values runbooks/ttops.yaml defines besides the built-in ones, so that every runbook
+        # of the library loads with this config (unreachable without a sandbox).
+        for aux, key in (("payment-service", "payment_url"), ("prometheus", "prometheus_url"),
+                         ("stripe-status", "stripe_status_url"), ("pinata", "pinata_url"),
+                         ("fallback-rpc", "fallback_rpc_url")):
+            values[key] = sandbox.url(aux) if sandbox else f"http://{aux}.invalid"
         values.update(extra_values or {})
         for key, value in values.items():
             lines.append(f"      {key}: {json.dumps(value)}")
@@ -156,8 +157,9 @@ def write_config(path, sandbox=None, extra_values=None, extra_environments=""):
             lines.append(f"        public_url: {json.dumps(url)}")
             lines.append(f"        deployment: {service}-service")
             lines.append(f"        app_label: {service}-service")
-            if service == "event" and sandbox:
-                lines.append(f"        venue_url: {json.dumps(sandbox.url('venue'))}")
+            if service == "event":
+                venue = sandbox.url("venue") if sandbox else "http://venue-service.invalid"
+                lines.append(f"        venue_url: {json.dumps(venue)}")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n" + extra_environments)
     return path

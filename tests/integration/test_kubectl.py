@@ -38,8 +38,8 @@ def runbook_kubectl_commands(config):
 
 
 def signature(words):
-    """'rollout undo', 'scale', 'logs': the verb and, for rollout, its sub-verb."""
-    return " ".join(words[:2]) if words[0] == "rollout" else words[0]
+    """'rollout undo', 'set env', 'scale', 'logs': the verb and, for rollout and set, its sub-verb."""
+    return " ".join(words[:2]) if words[0] in ("rollout", "set") else words[0]
 
 
 class RunbookCommandsTest(KubeTestCase):

@@ -114,6 +114,23 @@ steps:
   CHECK(has(list, "unknown name 'targt' (did you mean 'target'?)"));
 }
 
+TEST_CASE("target values the config defines are checked only against a config", "[validator]") {
+  // list and docs load the library without a config: a runbook's config-defined values load.
+  CHECK(problems(R"Y(title: x
+steps:
+  - id: a
+    http: "{{ target.venue_url }}/health/live"
+)Y").empty());
+  // Procedures are checked against the built-in names either way.
+  auto list = problems(R"Y(kind: procedure
+title: x
+steps:
+  - id: a
+    http: "{{ target.venue_url }}/health/live"
+)Y");
+  CHECK(has(list, "unknown target value 'venue_url'"));
+}
+
 TEST_CASE("mutating steps need a confirm text; effects can be raised, not lowered", "[validator]") {
   auto list = problems("title: x\nsteps:\n  - id: pause\n    http: {url: http://x/pause, method: POST}\n");
   CHECK(has(list, "step 'pause' mutates: give it a 'confirm' text"));
