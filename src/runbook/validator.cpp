@@ -323,7 +323,9 @@ class RunbookValidator {
         m_diag.error(site.where.shifted(9), "unknown capture '" + member + "'" + did_you_mean(member, m_captures) +
                                                 " (no step captures it)");
     } else if (root == "target") {
-      if (std::find(m_target_keys.begin(), m_target_keys.end(), member) == m_target_keys.end())
+      // Without a config (list, docs) the environment's own values are unknown: only `validate`,
+      // which reads the config, can tell a typo from a value such as payment_url.
+      if (m_config != nullptr && std::find(m_target_keys.begin(), m_target_keys.end(), member) == m_target_keys.end())
         m_diag.error(site.where.shifted(7), "unknown target value '" + member + "'" +
                                                 did_you_mean(member, m_target_keys) +
                                                 " (the config defines no such value for this service)");
