@@ -131,6 +131,16 @@ steps:
   CHECK(has(list, "unknown target value 'venue_url'"));
 }
 
+TEST_CASE("without a config, the environment's own target values are not judged", "[validator]") {
+  // `ttops list` and `ttops docs` load without a config; `validate` checks them against it.
+  auto list = problems(R"Y(title: x
+steps:
+  - id: a
+    http: "{{ target.payment_url }}/health"
+)Y");
+  CHECK(list.empty());
+}
+
 TEST_CASE("mutating steps need a confirm text; effects can be raised, not lowered", "[validator]") {
   auto list = problems("title: x\nsteps:\n  - id: pause\n    http: {url: http://x/pause, method: POST}\n");
   CHECK(has(list, "step 'pause' mutates: give it a 'confirm' text"));
