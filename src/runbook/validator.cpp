@@ -323,7 +323,8 @@ class RunbookValidator {
         m_diag.error(site.where.shifted(9), "unknown capture '" + member + "'" + did_you_mean(member, m_captures) +
                                                 " (no step captures it)");
     } else if (root == "target") {
-      if (std::find(m_target_keys.begin(), m_target_keys.end(), member) == m_target_keys.end())
+      // Without a config (ttops list) only the config could say which values exist: not checked here.
+      if (m_config != nullptr && std::find(m_target_keys.begin(), m_target_keys.end(), member) == m_target_keys.end())
         m_diag.error(site.where.shifted(7), "unknown target value '" + member + "'" +
                                                 did_you_mean(member, m_target_keys) +
                                                 " (the config defines no such value for this service)");

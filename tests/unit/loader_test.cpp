@@ -114,6 +114,17 @@ steps:
   CHECK(has(list, "unknown name 'targt' (did you mean 'target'?)"));
 }
 
+TEST_CASE("without a config, values the config may define are not rejected", "[validator]") {
+  // `ttops list` loads the library without a config: a runbook reading a value its service
+  // defines in ttops.yaml (target.venue_url, target.pinata_url) must still be listed.
+  auto list = problems(R"Y(title: x
+steps:
+  - id: a
+    http: "{{ target.pinata_url }}/data/testAuthentication"
+)Y");
+  CHECK(list.empty());
+}
+
 TEST_CASE("mutating steps need a confirm text; effects can be raised, not lowered", "[validator]") {
   auto list = problems("title: x\nsteps:\n  - id: pause\n    http: {url: http://x/pause, method: POST}\n");
   CHECK(has(list, "step 'pause' mutates: give it a 'confirm' text"));
