@@ -139,11 +139,11 @@ def write_config(path, sandbox=None, extra_values=None, extra_environments=""):
         lines.append(f"    production: {'true' if production else 'false'}")
         lines.append("    values:")
         values = {"namespace": "tickettoken", "kube_context": "ttops-fixture"}
-        if sandbox:
-            for aux, key in (("payment-service", "payment_url"), ("prometheus", "prometheus_url"),
-                             ("stripe-status", "stripe_status_url"), ("pinata", "pinata_url"),
-                             ("fallback-rpc", "fallback_rpc_url")):
-                values[key] = sandbox.url(aux)
+        # Defined with or without a sandbox: runbooks that read them must load either way.
+        for aux, key in (("payment-service", "payment_url"), ("prometheus", "prometheus_url"),
+                         ("stripe-status", "stripe_status_url"), ("pinata", "pinata_url"),
+                         ("fallback-rpc", "fallback_rpc_url")):
+            values[key] = sandbox.url(aux) if sandbox else f"http://{aux}.invalid"
         values.update(extra_values or {})
         for key, value in values.items():
             lines.append(f"      {key}: {json.dumps(value)}")
@@ -155,8 +155,11 @@ def write_config(path, sandbox=None, extra_values=None, extra_environments=""):
             lines.append(f"        public_url: {json.dumps(url)}")
             lines.append(f"        deployment: {service}-service")
             lines.append(f"        app_label: {service}-service")
-            if service == "event" and sandbox:
-                lines.append(f"        venue_url: {json.dumps(sandbox.url('venue'))}")
+            if service == "event":
+                venue_url = sandbox.url("venue") if sandbox else "http://venue-service.invalid"
+                lines.append(f"        venue_url: {json.dumps(venue_url)}")
+            if service == "minting":
+                lines.append(f"        green_url: {json.dumps(url)}")  # blue-green: the one stand-in
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n" + extra_environments)
     return path

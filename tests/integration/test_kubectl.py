@@ -11,7 +11,7 @@ import subprocess
 import time
 import unittest
 
-from harness import RUNBOOKS, TTOPS, run_ttops
+from harness import RUNBOOKS, SOURCE_DIR, TTOPS, run_ttops
 from kube import KubeTestCase, processes_using
 
 LIBRARY_STEP = """  - id: {id}
@@ -20,15 +20,29 @@ LIBRARY_STEP = """  - id: {id}
 """
 
 
+def library_run_values():
+    """{"service/runbook": ["--set", "name=value", ...]}: the values tests/cases/library-runs gives
+    each runbook (its required parameters among them), so that `ttops show` can expand it."""
+    runs = os.path.join(SOURCE_DIR, "tests", "cases", "library-runs")
+    values = {}
+    for name in sorted(os.listdir(runs)):
+        with open(os.path.join(runs, name)) as f:
+            for ref, plan in json.load(f).items():
+                values[ref] = [arg for value in plan.get("set", []) for arg in ("--set", value)]
+    return values
+
+
 def runbook_kubectl_commands(config):
     """{command line: "service/runbook"} for every kubectl step of runbooks/, procedures expanded,
     as `ttops show` renders them for the test environment: exactly what ttops would run."""
     listing = run_ttops("--runbooks", RUNBOOKS, "--config", config, "-o", "json", "list")
     assert listing.code == 0, repr(listing)
+    values = library_run_values()
     commands = {}
     for runbook in listing.json():
         ref = f"{runbook['service']}/{runbook['name']}"
-        shown = run_ttops("--runbooks", RUNBOOKS, "--config", config, "show", ref, env={"ADMIN_TOKEN": "x"})
+        shown = run_ttops("--runbooks", RUNBOOKS, "--config", config, "show", ref, *values.get(ref, []),
+                          env={"ADMIN_TOKEN": "x", "PINATA_JWT": "x", "TOKEN": "x"})
         assert shown.code == 0, repr(shown)
         for line in shown.stdout.splitlines():
             line = line.strip()
@@ -38,8 +52,9 @@ def runbook_kubectl_commands(config):
 
 
 def signature(words):
-    """'rollout undo', 'scale', 'logs': the verb and, for rollout, its sub-verb."""
-    return " ".join(words[:2]) if words[0] == "rollout" else words[0]
+    """'rollout undo', 'set env', 'create job', 'scale', 'logs': the verb and, for the verbs that
+    have one, its sub-verb (as kubectl names the command it sends)."""
+    return " ".join(words[:2]) if words[0] in ("rollout", "set", "create") else words[0]
 
 
 class RunbookCommandsTest(KubeTestCase):
@@ -116,7 +131,8 @@ class RunbookCommandsTest(KubeTestCase):
         result = self.ttops("runbook", "svc", "all", library=self.all_commands)
         self.assertExit(result, 3)
         self.assertIn("refusing to run: ", result.stderr)
-        self.assertIn("svc/all:c20 (mutate)", result.stderr)
+        scale = next(i for i, line in enumerate(self.lines) if " scale deployment/" in line)
+        self.assertIn(f"svc/all:c{scale} (mutate)", result.stderr)
         self.assertIn("stdin is not a terminal", result.stderr)
         self.assertEqual(self.kube.requests(), [])  # not even the reads
         self.assertEqual(result.stdout, "")
