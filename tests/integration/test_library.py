@@ -8,7 +8,7 @@ import re
 import unittest
 
 from harness import RUNBOOKS, SOURCE_DIR, TtopsTestCase, run_ttops
-from platform import LocalPlatform
+from local_platform import LocalPlatform
 
 PROCEDURES = os.path.join(SOURCE_DIR, "docs", "procedures.md")
 # How each runbook is run here, one file per service: {"service/name": {"set": [...], "env": {...},
