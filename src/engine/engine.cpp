@@ -467,13 +467,15 @@ struct Engine::Impl {
       } else if (step.kind == Step::Kind::decision && status != StepStatus::failed && status != StepStatus::skipped) {
         jump = decision;
       } else if (status == StepStatus::failed) {
+        // Only the runbook's own flow counts failures for the run: inside a procedure, a failure
+        // makes its `use` step fail, and that step's on_failure (ignore, goto…) decides.
         switch (step.on_failure.action) {
           case FailureAction::stop:
-            counted_failure = true;
+            if (depth == 0) counted_failure = true;
             end = FlowEnd::stopped;
             break;
           case FailureAction::proceed:
-            counted_failure = true;
+            if (depth == 0) counted_failure = true;
             jump = step.next;
             break;
           case FailureAction::ignore:

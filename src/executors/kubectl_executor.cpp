@@ -22,12 +22,15 @@ namespace {
 // Global flags that take a value in the next word (`--request-timeout 5s`), so that the verb
 // is not mistaken for one.
 bool takes_value(std::string_view flag) {
-  static constexpr std::array<std::string_view, 24> flags = {
+  // Global flags, and the file flags of apply/create/replace: `apply -f {{ params.manifest }}` has
+  // no sub-verb, so its templated file name must not be taken for one.
+  static constexpr std::array<std::string_view, 28> flags = {
       "-n",          "--namespace",        "--context",        "--cluster",           "--user",
       "--kubeconfig", "-s",                "--server",         "--token",             "--as",
       "--as-group",  "--as-uid",           "--request-timeout", "--cache-dir",        "--certificate-authority",
       "--client-certificate", "--client-key", "--tls-server-name", "--profile",        "--profile-output",
-      "-v",          "--v",                "--vmodule",        "--log-file"};
+      "-v",          "--v",                "--vmodule",        "--log-file",          "-f",
+      "--filename",  "-k",                 "--kustomize"};
   return std::find(flags.begin(), flags.end(), flag) != flags.end();
 }
 

@@ -158,8 +158,10 @@ def write_config(path, sandbox=None, extra_values=None, extra_environments=""):
             lines.append(f"        deployment: {service}-service")
             lines.append(f"        app_label: {service}-service")
             if service == "event":
-                venue = sandbox.url("venue") if sandbox else "http://venue-service.invalid"
-                lines.append(f"        venue_url: {json.dumps(venue)}")
+                venue_url = sandbox.url("venue") if sandbox else "http://venue-service.invalid"
+                lines.append(f"        venue_url: {json.dumps(venue_url)}")
+            if service == "minting":
+                lines.append(f"        green_url: {json.dumps(url)}")  # blue-green: the one stand-in
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n" + extra_environments)
     return path

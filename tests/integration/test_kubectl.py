@@ -22,12 +22,13 @@ LIBRARY_STEP = """  - id: {id}
 
 
 def library_run_values():
-    """{"service/runbook": ["name=value", ...]}: the --set values the library test runs each
-    runbook with (tests/cases/library-runs), among them its required parameters."""
+    """{"service/runbook": ["--set", "name=value", ...]}: the values tests/cases/library-runs gives
+    each runbook (its required parameters among them), so that `ttops show` can expand it."""
     values = {}
     for name in sorted(os.listdir(LIBRARY_RUNS)):
         with open(os.path.join(LIBRARY_RUNS, name)) as f:
-            values.update({ref: plan.get("set", []) for ref, plan in json.load(f).items()})
+            for ref, plan in json.load(f).items():
+                values[ref] = [arg for value in plan.get("set", []) for arg in ("--set", value)]
     return values
 
 
@@ -40,8 +41,8 @@ def runbook_kubectl_commands(config):
     commands = {}
     for runbook in listing.json():
         ref = f"{runbook['service']}/{runbook['name']}"
-        sets = [arg for value in values.get(ref, []) for arg in ("--set", value)]
-        shown = run_ttops("--runbooks", RUNBOOKS, "--config", config, "show", ref, *sets, env={"ADMIN_TOKEN": "x", "TOKEN": "x"})
+        shown = run_ttops("--runbooks", RUNBOOKS, "--config", config, "show", ref, *values.get(ref, []),
+                          env={"ADMIN_TOKEN": "x", "PINATA_JWT": "x", "TOKEN": "x"})
         assert shown.code == 0, repr(shown)
         for line in shown.stdout.splitlines():
             line = line.strip()
@@ -52,8 +53,9 @@ def runbook_kubectl_commands(config):
 
 
 def signature(words):
-    """'rollout undo', 'set env', 'scale', 'logs': the verb and, for rollout and set, its sub-verb."""
-    return " ".join(words[:2]) if words[0] in ("rollout", "set") else words[0]
+    """'rollout undo', 'set env', 'create job', 'scale', 'logs': the verb and, for the verbs that
+    have one, its sub-verb (as kubectl names the command it sends)."""
+    return " ".join(words[:2]) if words[0] in ("rollout", "set", "create") else words[0]
 
 
 class RunbookCommandsTest(KubeTestCase):

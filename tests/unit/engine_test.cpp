@@ -317,6 +317,50 @@ steps:
   CHECK(run.steps[0].children.size() == 1);
 }
 
+TEST_CASE("a procedure's failure counts through its use step's on_failure", "[engine]") {
+  ttops::testing::MapResolver resolver;
+  resolver.sources["probe"] = R"Y(kind: procedure
+title: Probe
+steps:
+  - id: get
+    fake: {fail: down}
+)Y";
+  Harness h;
+  const char* runbook = R"Y(title: t
+steps:
+  - id: group
+    on_failure: {on_failure}
+    parallel:
+      steps:
+        - {id: one, use: probe}
+        - {id: two, fake: {value: 1}}
+  - id: after
+    fake: {value: 2}
+)Y";
+  auto with = [&](const std::string& action) {
+    std::string yaml = runbook;
+    yaml.replace(yaml.find("{on_failure}"), 12, action);
+    return h.run(yaml, {}, &resolver);
+  };
+  // Ignored: the failure is information, the run passes.
+  auto run = with("ignore");
+  CHECK(ids(run) == std::vector<std::string>{"group", "after"});
+  CHECK(run.status == RunStatus::passed);
+  // Continued: the run goes on and fails at the end.
+  run = with("continue");
+  CHECK(ids(run) == std::vector<std::string>{"group", "after"});
+  CHECK(run.status == RunStatus::failed);
+  // A failing procedure used directly still stops and fails the run.
+  run = h.run(R"Y(title: t
+steps:
+  - {id: one, use: probe}
+  - {id: after, fake: {value: 2}}
+)Y",
+              {}, &resolver);
+  CHECK(ids(run) == std::vector<std::string>{"one"});
+  CHECK(run.status == RunStatus::failed);
+}
+
 TEST_CASE("cancellation stops a waiting run promptly", "[engine]") {
   Harness h;
   std::thread canceller([&] {

@@ -93,6 +93,10 @@ TEST_CASE("kubectl: the verb is found past global flags, and templates decide th
   // A templated resource does not change what the verb does.
   CHECK(effect_of({"scale", "deployment/{{ target.deployment }}", "--replicas=5"}) == Effect::mutate);
   CHECK(effect_of({"get", "deployment/{{ target.deployment }}"}) == Effect::read);
+  // A templated file is a value of -f, not a sub-verb of apply.
+  CHECK(effect_of({"apply", "-f", "{{ params.manifest }}"}) == Effect::mutate);
+  CHECK(effect_of({"apply", "--filename", "{{ params.manifest }}"}) == Effect::mutate);
+  CHECK(effect_of({"apply", "{{ params.action }}", "-f", "x.yaml"}) == Effect::destructive);
   // Words after `--` belong to the command run in the pod.
   CHECK(effect_of({"exec", "pod/x", "--", "delete", "everything"}) == Effect::mutate);
   CHECK(kubectl().effect(Json{{"logs", "deployment/x"}}) == Effect::read);
