@@ -95,11 +95,11 @@ class ShowCommand : public Command {
     StepScope scope;
     scope.params = &prepared.params;
     scope.target = &m_target;
-    print_steps(out, runbook.steps, scope, 1, "");
+    print_steps(out, runbook.steps, scope, 1, "", runbook.default_timeout.value_or(std::chrono::seconds(30)));
   }
 
   void print_steps(std::ostream& out, const std::vector<Step>& steps, const StepScope& scope, int depth,
-                   const std::string& prefix) {
+                   const std::string& prefix, Duration default_timeout) {
     int number = 0;
     std::string indent(static_cast<std::size_t>(depth * 2), ' ');
     for (const auto& step : steps) {
@@ -113,7 +113,7 @@ class ShowCommand : public Command {
       if (step.kind == Step::Kind::action) {
         facts.push_back(step.executor_name);
         facts.emplace_back(to_string(step.effect));
-        Duration timeout = step.timeout ? *step.timeout : std::chrono::seconds(30);
+        Duration timeout = step.timeout ? *step.timeout : default_timeout;
         facts.push_back("timeout " + format_duration(timeout));
       }
       if (step.when) facts.push_back("only when " + step.when->text());
@@ -140,7 +140,7 @@ class ShowCommand : public Command {
           out << body << "runs these at once"
               << (step.max_concurrency > 0 ? " (at most " + std::to_string(step.max_concurrency) + ")" : std::string())
               << ":\n";
-          print_steps(out, step.children, scope, depth + 2, label + ".");
+          print_steps(out, step.children, scope, depth + 2, label + ".", default_timeout);
           break;
         case Step::Kind::procedure: {
           Json with = render_known(step.with, scope);
@@ -158,7 +158,8 @@ class ShowCommand : public Command {
           }
           m_param_frames.push_back(std::move(params));
           inner.params = &m_param_frames.back();
-          print_steps(out, step.procedure->steps, inner, depth + 2, label + ".");
+          print_steps(out, step.procedure->steps, inner, depth + 2, label + ".",
+                      step.procedure->default_timeout.value_or(default_timeout));
           break;
         }
       }

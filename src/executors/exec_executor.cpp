@@ -107,7 +107,9 @@ class ExecExecutor : public Executor {
     for (const auto& [name, value] : env_of(action))
       line += name + "=" + (looks_secret(name) ? std::string(Redactor::mask) : shell_quote(value)) + " ";
     line += shell_join(command_of(action));
-    if (action.contains("stdin")) line += " <<< " + shell_quote(one_line(to_display_string(action["stdin"]), 80));
+    // Masked before it is cut: a secret cut in half would no longer be recognised as one.
+    if (action.contains("stdin"))
+      line += " <<< " + shell_quote(one_line(process_redactor().redact(to_display_string(action["stdin"])), 80));
     return line;
   }
 

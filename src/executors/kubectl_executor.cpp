@@ -13,6 +13,7 @@
 #include "ttops/expression.hpp"
 #include "util/duration.hpp"
 #include "util/subprocess.hpp"
+#include "util/redact.hpp"
 #include "util/text.hpp"
 
 namespace ttops {
@@ -322,7 +323,9 @@ class KubectlExecutor : public Executor {
 
   std::string describe(const Json& action, const StepContext& context) const override {
     std::string line = shell_join(build_argv(action, context));
-    if (action.contains("stdin")) line += " <<< " + shell_quote(one_line(to_display_string(action["stdin"]), 80));
+    // Masked before it is cut: a secret cut in half would no longer be recognised as one.
+    if (action.contains("stdin"))
+      line += " <<< " + shell_quote(one_line(process_redactor().redact(to_display_string(action["stdin"])), 80));
     return line;
   }
 

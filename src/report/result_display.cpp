@@ -11,10 +11,10 @@ namespace {
 
 constexpr std::size_t k_cell_width = 48;
 
-std::string cell_text(const Json& value) {
+std::string cell_text(const Json& value, std::size_t width = k_cell_width) {
   std::string text = value.is_string() ? value.get<std::string>() : to_display_string(value);
   if (value.is_null()) text = "NULL";
-  return one_line(text, k_cell_width);
+  return one_line(text, width);
 }
 
 // UTF-8 aware enough for padding: count code points, not bytes.
@@ -59,7 +59,8 @@ std::vector<std::string> list(const Json& items, std::size_t max_lines, bool las
   std::size_t shown = std::min(count, max_lines);
   std::size_t first = last ? count - shown : 0;
   if (last && first > 0) out.push_back("… " + std::to_string(first) + " earlier lines");
-  for (std::size_t i = first; i < first + shown; ++i) out.push_back(one_line(cell_text(items[i]), 160));
+  // A log line is read whole: only table cells are kept narrow.
+  for (std::size_t i = first; i < first + shown; ++i) out.push_back(cell_text(items[i], 200));
   if (!last && count > shown) out.push_back("… " + std::to_string(count - shown) + " more");
   return out;
 }
@@ -76,6 +77,9 @@ std::vector<std::string> display_lines(const Json& data, std::size_t max_lines) 
     return list(data["reply"], max_lines, false);
   if (data.contains("sample") && data["sample"].is_array() && !data["sample"].empty())
     return list(data["sample"], max_lines, false);
+  // A JSON answer that is a list of records (alerts, workers, pods): a table of them.
+  if (data.contains("json") && data["json"].is_array() && !data["json"].empty() && data["json"][0].is_object())
+    return table(data["json"], max_lines);
   return {};
 }
 

@@ -218,8 +218,14 @@ class TextReporter : public Reporter {
       }
     }
     if (result.show || m_options.verbosity > 0) {
-      for (const auto& line : display_lines(result.data))
-        m_out << detail_indent << "│ " << redactor.redact(line) << "\n";
+      auto lines = display_lines(result.data);
+      for (const auto& line : lines) m_out << detail_indent << "│ " << redactor.redact(line) << "\n";
+      // Nothing tabular to show: what the step captured is what it found.
+      if (lines.empty() && result.show && m_options.verbosity == 0)
+        for (auto it = result.captures.begin(); it != result.captures.end(); ++it)
+          m_out << detail_indent << "│ " << it.key() << " = "
+                << redactor.redact(one_line(it.value().is_string() ? it.value().get<std::string>() : dump_json(it.value()), 120))
+                << "\n";
     }
     if (m_options.verbosity > 0) {
       for (const auto& note : result.notes) m_out << detail_indent << m_palette.dim << redactor.redact(note) << m_palette.reset << "\n";
