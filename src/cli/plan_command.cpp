@@ -9,6 +9,7 @@
 #include "cli/run_support.hpp"
 #include "engine/policy.hpp"
 #include "engine/scope.hpp"
+#include "report/result_display.hpp"
 #include "util/redact.hpp"
 #include "util/text.hpp"
 
@@ -196,6 +197,10 @@ class PlanCommand : public Command {
         const Json& data = preview["data"];
         if (data.contains("summary")) {
           for (const auto& line : split_lines(to_display_string(data["summary"]))) out << body << "  " << line << "\n";
+        } else if (auto lines = display_lines(data, 6); !lines.empty()) {
+          for (const auto& line : lines) out << body << "  " << line << "\n";
+        } else if (data.contains("row_count") && data["row_count"] == 0) {
+          out << body << "  (no rows: it would act on nothing now)\n";
         } else if (!data.empty()) {
           out << body << "  " << one_line(dump_json(data), 200) << "\n";
         }
