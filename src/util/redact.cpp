@@ -20,7 +20,48 @@ void replace_all(std::string& text, std::string_view from, std::string_view to) 
   }
 }
 
+// Where `PASSWORD '` (any case, any blanks between) starts a literal in `text` at or after `from`:
+// the index just past the opening quote, or npos.
+std::size_t sql_password_literal(std::string_view text, std::size_t from) {
+  static constexpr std::string_view keyword = "password";
+  for (std::size_t i = from; i + keyword.size() < text.size(); ++i) {
+    if ((text[i] | 0x20) != 'p') continue;
+    std::size_t k = 0;
+    while (k < keyword.size() && (text[i + k] | 0x20) == keyword[k]) ++k;
+    if (k < keyword.size()) continue;
+    std::size_t j = i + k;
+    while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n')) ++j;
+    if (j < text.size() && text[j] == '\'' && j > i + k) return j + 1;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
+
+std::string redact_sql_passwords(std::string_view text) {
+  std::string out;
+  std::size_t copied = 0;
+  std::size_t start;
+  while ((start = sql_password_literal(text, copied)) != std::string_view::npos) {
+    // The literal ends at a quote not doubled ('' is a quote inside it), or where a cut text ends.
+    std::size_t end = start;
+    while (end < text.size()) {
+      if (text[end] == '\'') {
+        if (end + 1 < text.size() && text[end + 1] == '\'') {
+          end += 2;
+          continue;
+        }
+        break;
+      }
+      ++end;
+    }
+    out.append(text.substr(copied, start - copied));
+    out.append(Redactor::mask);
+    copied = end;
+  }
+  out.append(text.substr(copied));
+  return out;
+}
 
 std::string percent_encode(std::string_view text) {
   static const char* hex = "0123456789ABCDEF";
@@ -126,6 +167,7 @@ void Redactor::add_url_credentials(std::string_view url) {
 std::string Redactor::redact(std::string_view text) const {
   if (m_revealing || !may_hold_secret(text)) return std::string(text);
   std::string out = text.find("://") == std::string_view::npos ? std::string(text) : redact_url_credentials(text);
+  if (sql_password_literal(out, 0) != std::string_view::npos) out = redact_sql_passwords(out);
   std::shared_lock lock(m_mutex);
   for (const auto& form : m_forms) replace_all(out, form, mask);
   return out;
@@ -148,7 +190,7 @@ static bool has_url_credentials(std::string_view text) {
 }
 
 bool Redactor::may_hold_secret(std::string_view text) const {
-  if (has_url_credentials(text)) return true;
+  if (has_url_credentials(text) || sql_password_literal(text, 0) != std::string_view::npos) return true;
   std::shared_lock lock(m_mutex);
   if (m_forms.empty()) return false;
   // One pass over the text: a secret can only start where its first two bytes are.

@@ -12,7 +12,8 @@ namespace ttops {
 
 /// Masks secrets in everything ttops writes: terminal, reports, audit, journal, logs.
 /// A secret is masked in its plain, URL-encoded and base64 forms; passwords inside URLs
-/// (`postgres://user:pw@host`) are masked whether or not they were registered.
+/// (`postgres://user:pw@host`) and SQL password literals (`PASSWORD '…'`) are masked whether or
+/// not they were registered.
 class Redactor {
  public:
   static constexpr std::string_view mask = "***";
@@ -46,6 +47,9 @@ Redactor& process_redactor();
 
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
 std::string redact_url_credentials(std::string_view text);
+/// `CREATE ROLE x PASSWORD 'pw'` -> `… PASSWORD '***'`: statements pg_stat_statements and
+/// pg_stat_activity show keep their literals, passwords included.
+std::string redact_sql_passwords(std::string_view text);
 std::string percent_encode(std::string_view text);
 std::string base64_encode(std::string_view text);
 

@@ -35,7 +35,15 @@ class DatabaseProceduresTest(TtopsTestCase):
 
     @staticmethod
     def steps(result):
-        return {step["id"]: step for step in result.json()["runs"][0]["steps"]}
+        """Every step by id, those inside parallel groups included."""
+        found = {}
+
+        def collect(steps):
+            for step in steps:
+                found[step["id"]] = step
+                collect(step.get("steps", []))
+        collect(result.json()["runs"][0]["steps"])
+        return found
 
     # --- venue/high-latency --------------------------------------------------------------------
 

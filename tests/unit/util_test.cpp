@@ -37,6 +37,18 @@ TEST_CASE("redaction masks plain, URL-encoded, base64 and URL passwords", "[util
   CHECK(redact_url_credentials("https://user@host/x") == "https://user@host/x");
 }
 
+TEST_CASE("password literals in SQL text are masked, also when the text was cut", "[util]") {
+  Redactor r;
+  CHECK(r.redact("CREATE ROLE app LOGIN PASSWORD 'it''s-s3cret' VALID UNTIL 'x'") ==
+        "CREATE ROLE app LOGIN PASSWORD '***' VALID UNTIL 'x'");
+  CHECK(r.redact("alter user app with password\n  'pw1'; ALTER ROLE b PASSWORD 'pw2'") ==
+        "alter user app with password\n  '***'; ALTER ROLE b PASSWORD '***'");
+  CHECK(r.redact("CREATE ROLE event_app LOGIN PASSWORD 'event-app-…") == "CREATE ROLE event_app LOGIN PASSWORD '***");
+  CHECK(r.redact("SELECT password FROM users WHERE password_reset = 'x'") ==
+        "SELECT password FROM users WHERE password_reset = 'x'");
+  CHECK(r.redact("PASSWORD NULL") == "PASSWORD NULL");
+}
+
 TEST_CASE("shell quoting shows exact command lines", "[util]") {
   CHECK(shell_join({"kubectl", "set", "env", "deployment/x", "A=b c"}) == "kubectl set env deployment/x 'A=b c'");
   CHECK(shell_quote("it's") == "'it'\\''s'");
