@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -74,22 +75,32 @@ LibraryCache::LibraryCache(const fs::path& root, const fs::path& config) {
   m_key = hex(std::hash<std::string>{}(where));
 }
 
-fs::path LibraryCache::file(const std::string& kind) const { return directory() / (kind + "-" + m_key + ".json"); }
+fs::path LibraryCache::file(const std::string& kind) const { return directory() / (kind + "-" + m_key + ".cache"); }
+
+// The file: the fingerprint on one line, then the value. Read whole and parsed from memory:
+// a warm start-up is mostly this.
+std::optional<std::string> LibraryCache::get_text(const std::string& kind) const {
+  if (!enabled()) return std::nullopt;
+  std::ifstream in(file(kind), std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string header;
+  if (!std::getline(in, header) || header != m_fingerprint) return std::nullopt;
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 
 std::optional<Json> LibraryCache::get(const std::string& kind) const {
-  if (!enabled()) return std::nullopt;
-  std::ifstream in(file(kind));
-  if (!in) return std::nullopt;
+  auto text = get_text(kind);
+  if (!text) return std::nullopt;
   try {
-    Json stored = Json::parse(in);
-    if (stored.value("fingerprint", "") != m_fingerprint) return std::nullopt;
-    return stored["value"];
+    return Json::parse(*text);
   } catch (const Json::exception&) {
     return std::nullopt;  // a damaged cache is a miss
   }
 }
 
-void LibraryCache::put(const std::string& kind, const Json& value) const {
+void LibraryCache::put(const std::string& kind, const Json& value) const { put_text(kind, dump_json(value)); }
+
+void LibraryCache::put_text(const std::string& kind, const std::string& text) const {
   if (!enabled()) return;
   std::error_code ec;
   fs::create_directories(directory(), ec);
@@ -100,8 +111,9 @@ void LibraryCache::put(const std::string& kind, const Json& value) const {
   fs::path temporary = target;
   temporary += suffix;
   {
-    std::ofstream out(temporary);
-    out << dump_json(Json{{"fingerprint", m_fingerprint}, {"value", value}});
+    std::ofstream out(temporary, std::ios::binary);
+    out << m_fingerprint << '\n';
+    out << text;
     if (!out) {
       fs::remove(temporary, ec);
       return;

@@ -25,6 +25,9 @@ class LibraryCache {
   std::optional<Json> get(const std::string& kind) const;
   /// Stores it (best effort: a cache that cannot be written is no cache, not an error).
   void put(const std::string& kind, const Json& value) const;
+  /// The same for text the caller serialises itself.
+  std::optional<std::string> get_text(const std::string& kind) const;
+  void put_text(const std::string& kind, const std::string& text) const;
 
  private:
   std::filesystem::path file(const std::string& kind) const;
