@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ttops/expression.hpp"
+#include "util/redact.hpp"
 #include "util/text.hpp"
 
 namespace ttops {
@@ -14,7 +15,8 @@ constexpr std::size_t k_cell_width = 48;
 std::string cell_text(const Json& value, std::size_t width = k_cell_width) {
   std::string text = value.is_string() ? value.get<std::string>() : to_display_string(value);
   if (value.is_null()) text = "NULL";
-  return one_line(text, width);
+  // Masked whole, before it is cut: a secret cut in half would no longer be recognised.
+  return one_line(process_redactor().redact(text), width);
 }
 
 // UTF-8 aware enough for padding: count code points, not bytes.

@@ -43,9 +43,11 @@ std::string redact_sql_passwords(std::string_view text) {
   std::size_t copied = 0;
   std::size_t start;
   while ((start = sql_password_literal(text, copied)) != std::string_view::npos) {
-    // The literal ends at a quote not doubled ('' is a quote inside it), or where a cut text ends.
+    // The literal ends at a quote not doubled ('' is a quote inside it); in a text cut short, at
+    // the end of the line or the ellipsis that marks the cut, so the rest of a table row stays.
     std::size_t end = start;
     while (end < text.size()) {
+      if (text[end] == '\n' || text.compare(end, 3, "\u2026") == 0) break;
       if (text[end] == '\'') {
         if (end + 1 < text.size() && text[end + 1] == '\'') {
           end += 2;

@@ -43,7 +43,8 @@ TEST_CASE("password literals in SQL text are masked, also when the text was cut"
         "CREATE ROLE app LOGIN PASSWORD '***' VALID UNTIL 'x'");
   CHECK(r.redact("alter user app with password\n  'pw1'; ALTER ROLE b PASSWORD 'pw2'") ==
         "alter user app with password\n  '***'; ALTER ROLE b PASSWORD '***'");
-  CHECK(r.redact("CREATE ROLE event_app LOGIN PASSWORD 'event-app-…") == "CREATE ROLE event_app LOGIN PASSWORD '***");
+  CHECK(r.redact("CREATE ROLE event_app LOGIN PASSWORD 'event-app-…  1  4.2\nnext row") ==
+        "CREATE ROLE event_app LOGIN PASSWORD '***…  1  4.2\nnext row");
   CHECK(r.redact("SELECT password FROM users WHERE password_reset = 'x'") ==
         "SELECT password FROM users WHERE password_reset = 'x'");
   CHECK(r.redact("PASSWORD NULL") == "PASSWORD NULL");
