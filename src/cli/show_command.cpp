@@ -98,6 +98,17 @@ class ShowCommand : public Command {
     print_steps(out, runbook.steps, scope, 1, "", runbook.default_timeout.value_or(std::chrono::seconds(30)));
   }
 
+  // A title that names parameters reads as this run; one that needs an earlier step's result
+  // stays as written.
+  static std::string expanded_title(const std::string& title, const StepScope& scope) {
+    if (!Template::has_holes(title)) return title;
+    try {
+      return Template::parse(title).render(scope);
+    } catch (const std::exception&) {
+      return title;
+    }
+  }
+
   void print_steps(std::ostream& out, const std::vector<Step>& steps, const StepScope& scope, int depth,
                    const std::string& prefix, Duration default_timeout) {
     int number = 0;
@@ -106,7 +117,7 @@ class ShowCommand : public Command {
       ++number;
       std::string label = prefix + std::to_string(number);
       out << "\n" << indent << label << ". " << step.id;
-      if (!step.title.empty()) out << " — " << step.title;
+      if (!step.title.empty()) out << " — " << expanded_title(step.title, scope);
       out << "\n";
       std::string body = indent + std::string(label.size() + 2, ' ');
       std::vector<std::string> facts;

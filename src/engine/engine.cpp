@@ -430,7 +430,7 @@ struct Engine::Impl {
       if (cancel.cancelled()) return FlowEnd::interrupted;
       const Step& step = steps[index];
       if (++steps_run > k_max_steps_per_run) {
-        StepResult result = base_result(step);
+        StepResult result = base_result(step, frame);
         result.status = StepStatus::failed;
         result.reason = "the run exceeded " + std::to_string(k_max_steps_per_run) + " steps; stopping";
         report_finished(result, depth);
@@ -442,7 +442,7 @@ struct Engine::Impl {
       ++visited;
       StepResult result;
       if (step.max_visits > 0 && visited > step.max_visits) {
-        result = base_result(step);
+        result = base_result(step, frame);
         result.status = StepStatus::failed;
         result.reason = "loop bound reached: step visited " + std::to_string(step.max_visits) + " times (max_visits)";
         report_finished(result, depth);
@@ -518,10 +518,18 @@ struct Engine::Impl {
     return FlowEnd::completed;
   }
 
-  StepResult base_result(const Step& step) const {
+  StepResult base_result(const Step& step, const Frame& frame) const {
     StepResult result;
     result.id = step.id;
     result.title = step.title.empty() ? step.id : step.title;
+    if (Template::has_holes(result.title)) {
+      // "Scale {{ params.deployment }}": the title says what this run does. A name it reads
+      // that has no value yet leaves the words as written.
+      try {
+        result.title = process_redactor().redact(parsed_template(result.title).render(scope_of(frame, nullptr)));
+      } catch (const std::exception&) {
+      }
+    }
     switch (step.kind) {
       case Step::Kind::action: result.kind = step.executor_name; break;
       case Step::Kind::decision: result.kind = "decision"; break;
@@ -544,7 +552,7 @@ struct Engine::Impl {
         error = e.what();
       }
       if (!error.empty() || !run_it) {
-        StepResult result = base_result(step);
+        StepResult result = base_result(step, frame);
         if (!error.empty()) {
           result.status = StepStatus::failed;
           result.reason = "cannot evaluate 'when' (" + step.when->text() + "): " + error;
@@ -754,7 +762,7 @@ struct Engine::Impl {
   }
 
   StepResult execute_action(const Step& step, Frame& frame) {
-    StepResult result = base_result(step);
+    StepResult result = base_result(step, frame);
     StepScope scope = scope_of(frame, nullptr);
     Json action;
     try {
@@ -931,7 +939,7 @@ struct Engine::Impl {
   // --- decisions, groups, procedures --------------------------------------------------------
 
   StepResult execute_decision(const Step& step, Frame& frame) {
-    StepResult result = base_result(step);
+    StepResult result = base_result(step, frame);
     StepScope scope = scope_of(frame, nullptr);
     for (std::size_t i = 0; i < step.cases.size(); ++i) {
       const auto& decision = step.cases[i];
@@ -960,7 +968,7 @@ struct Engine::Impl {
   }
 
   StepResult execute_parallel(const Step& step, Frame& frame, int depth) {
-    StepResult result = base_result(step);
+    StepResult result = base_result(step, frame);
     const auto& children = step.children;
     std::vector<StepResult> results(children.size());
     int limit = step.max_concurrency > 0 ? step.max_concurrency : settings.options.max_concurrency;
@@ -971,7 +979,7 @@ struct Engine::Impl {
         std::size_t i = next++;
         if (i >= children.size()) return;
         if (cancel.cancelled()) {
-          results[i] = base_result(children[i]);
+          results[i] = base_result(children[i], frame);
           results[i].status = StepStatus::interrupted;
           results[i].reason = "not started: interrupted";
           continue;
@@ -1018,7 +1026,7 @@ struct Engine::Impl {
   }
 
   StepResult execute_procedure(const Step& step, Frame& frame, int depth) {
-    StepResult result = base_result(step);
+    StepResult result = base_result(step, frame);
     StepScope scope = scope_of(frame, nullptr);
     Frame child;
     child.owner = step.procedure.get();

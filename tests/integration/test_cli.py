@@ -149,6 +149,27 @@ class CommandLineTest(TtopsTestCase):
         self.assertIn("$ GET http://venue-service:3002/health", result.stdout)
         self.assertNotIn("{{", result.stdout)
 
+    def test_titles_read_as_this_run(self):
+        lib = self.library({"venue/greet.yaml": """title: Greet
+params:
+  name: {default: world}
+steps:
+  - id: hello
+    title: "Say hello to {{ params.name }}"
+    exec: {command: [echo, "{{ params.name }}"]}
+  - id: after
+    title: "Hello said {{ steps.hello.stdout }}"
+    exec: {command: ["true"]}
+"""})
+        result = self.ttops("runbook", "venue", "greet", "--set", "name=bob", library=lib)
+        self.assertExit(result, 0)
+        self.assertIn("Say hello to bob", result.stdout)
+        self.assertIn("Hello said bob", result.stdout)
+        shown = self.ttops("show", "venue", "greet", library=lib)
+        self.assertExit(shown, 0)
+        self.assertIn("Say hello to world", shown.stdout)
+        self.assertIn("Hello said {{ steps.hello.stdout }}", shown.stdout)  # not known before the run
+
     def test_no_library(self):
         result = run_ttops("--runbooks", "/nonexistent", "list")
         self.assertExit(result, 2)
