@@ -1,6 +1,8 @@
 // ttops show SERVICE RUNBOOK: the procedure as a page an engineer reads before running it,
 // with every template expanded for the selected environment (secrets masked) and every
 // expectation, capture, wait and branch spelled out.
+#include <algorithm>
+#include <cstdlib>
 #include <list>
 #include <ostream>
 #include <sstream>
@@ -55,6 +57,20 @@ class ShowCommand : public Command {
       context.out() << flow_dot(*runbook);
       return exit_code::ok;
     }
+    // A page is read before anyone knows the values: a required parameter not given shows as
+    // <name> rather than stopping the page.
+    std::vector<std::string> placeholders;
+    for (const auto& param : runbook->params) {
+      bool given = std::any_of(overrides.begin(), overrides.end(), [&](const auto& o) { return o.first == param.name; });
+      const char* env = param.from_env.empty() ? nullptr : std::getenv(param.from_env.c_str());
+      bool from_env = env != nullptr && *env != '\0';
+      bool untyped = param.type.empty() || param.type == "string";
+      if (!given && !from_env && !param.default_value && untyped) {
+        overrides.emplace_back(param.name, "<" + param.name + ">");
+        placeholders.push_back(param.name);
+      }
+    }
+    m_placeholders = placeholders;
     auto prepared = prepare_run(runbook, *config, *environment, overrides, false, diagnostics);
     if (!prepared) {
       context.print_diagnostics(diagnostics);
@@ -88,6 +104,8 @@ class ShowCommand : public Command {
         out << "  " << param.name << " = " << to_display_string(prepared.params.value(param.name, Json(nullptr)));
         if (!param.description.empty()) out << "    " << param.description;
         if (!param.from_env.empty()) out << " (from $" << param.from_env << ")";
+        if (std::find(m_placeholders.begin(), m_placeholders.end(), param.name) != m_placeholders.end())
+          out << " (required: pass --set " << param.name << "=VALUE)";
         out << "\n";
       }
     }
@@ -139,7 +157,7 @@ class ShowCommand : public Command {
           context.options = &m_options;
           context.target = &m_target;
           for (const auto& line : split_lines(step.executor->describe(action, context))) out << body << "$ " << line << "\n";
-          if (!step.confirm.empty()) out << body << "asks: " << step.confirm << "\n";
+          if (!step.confirm.empty()) out << body << "asks: " << expanded_title(step.confirm, scope) << "\n";
           break;
         }
         case Step::Kind::decision:
@@ -205,6 +223,7 @@ class ShowCommand : public Command {
     }
   }
 
+  std::vector<std::string> m_placeholders;  // required parameters shown as <name>
   std::vector<std::string> m_positionals;
   std::vector<std::string> m_sets;
   std::string m_format = "page";

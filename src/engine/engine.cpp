@@ -622,7 +622,7 @@ struct Engine::Impl {
   // --- actions -----------------------------------------------------------------------------
 
   // Asks before a gated step. False: it must not run (result filled in).
-  bool gate(const Step& step, StepResult& result, const Json& action, StepContext& context) {
+  bool gate(const Step& step, const Frame& frame, StepResult& result, const Json& action, StepContext& context) {
     bool manual = step.executor->needs_operator();
     if (settings.options.dry_run) {
       result.status = StepStatus::skipped;
@@ -666,6 +666,12 @@ struct Engine::Impl {
     }
     std::lock_guard lock(prompt_mutex);
     std::string question = manual ? (step.confirm.empty() ? "Done?" : step.confirm) : step.confirm;
+    if (Template::has_holes(question)) {
+      try {
+        question = process_redactor().redact(parsed_template(question).render(scope_of(frame, nullptr)));
+      } catch (const std::exception&) {  // a name with no value yet: the words as written
+      }
+    }
     std::optional<bool> answer;
     {
       std::lock_guard report_lock(report_mutex);  // keep live output off the prompt
@@ -783,7 +789,7 @@ struct Engine::Impl {
     result.command = process_redactor().redact(step.executor->describe(action, context));
     bool mutates = result.effect != Effect::read;
     if (mutates || step.executor->needs_operator()) {
-      if (!gate(step, result, action, context)) return result;
+      if (!gate(step, frame, result, action, context)) return result;
     }
     if (mutates && settings.observer != nullptr) {
       std::string error;

@@ -11,10 +11,12 @@ import unittest
 from harness import TTOPS, STATE_DIR, TtopsTestCase
 
 RUNBOOK = """title: Pause the queue
+params:
+  scope: {default: all}
 steps:
   - id: pause
     http: {url: "{{ target.url }}/admin/queue/pause", method: POST, headers: {Authorization: "Bearer sandbox-admin-token"}}
-    confirm: Pause all minting operations?
+    confirm: Pause {{ params.scope }} minting operations?
   - id: clear
     http: {url: "{{ target.url }}/admin/cache/clear?prefix=ipfs", method: POST, headers: {Authorization: "Bearer sandbox-admin-token"}}
     effect: destructive
@@ -84,8 +86,8 @@ class PromptTest(TtopsTestCase):
         return [r["path"] for r in self.sandbox.requests("minting") if r["method"] != "GET"]
 
     def test_yes_runs_and_no_declines(self):
-        term = self.terminal("runbook", "minting", "pause")
-        term.expect("Pause all minting operations? [y/N]")
+        term = self.terminal("runbook", "minting", "pause", "--set", "scope=every")
+        term.expect("Pause every minting operations? [y/N]")  # the question is a template too
         term.type("y")
         term.expect("Clear the IPFS cache? [y/N]")
         term.type("n")
