@@ -71,6 +71,11 @@ bool RunSession::open() {
     m_context.error("--prompt-timeout must be a duration such as 5m, not '" + m_flags.prompt_timeout + "'");
     return false;
   }
+  const std::string& push = m_flags.pushgateway;
+  if (!push.empty() && push.rfind("http://", 0) != 0 && push.rfind("https://", 0) != 0) {
+    m_context.error("--pushgateway must be an http:// or https:// URL, not '" + push + "'");
+    return false;
+  }
   m_interactive = is_terminal(STDIN_FILENO) && is_terminal(STDERR_FILENO);
   m_prompter = std::make_unique<TerminalPrompter>(std::chrono::duration_cast<std::chrono::seconds>(*prompt_timeout),
                                                   use_color(STDERR_FILENO, m_context.options().no_color));

@@ -166,7 +166,7 @@ bool put(const std::string& url, const std::string& body, const MetricsOptions& 
   long status = 0;
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status >= 300) {
-    error = where + ": HTTP " + std::to_string(status) + (answer.empty() ? "" : ": " + one_line(answer, 200));
+    error = where + ": HTTP " + std::to_string(status) + (trim(answer).empty() ? "" : ": " + one_line(trim(answer), 200));
     return false;
   }
   return true;
