@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -255,8 +256,14 @@ std::vector<RunResult> RunSession::execute_all(const std::vector<PreparedRun>& r
     results[0] = execute(runs[0], reporter);
     return results;
   }
-  bool may_ask = m_interactive && !m_flags.yes && !m_flags.dry_run &&
-                 std::any_of(runs.begin(), runs.end(), [](const PreparedRun& run) { return !run.gated.empty(); });
+  // --yes answers everything but a destructive step in production without --confirm-destructive.
+  auto asks = [this](const PreparedRun& run) {
+    return std::any_of(run.gated.begin(), run.gated.end(), [&](const GatedStep& step) {
+      return !m_flags.yes || (!step.manual && m_flags.confirm_destructive != run.runbook->service &&
+                              approval_for(*m_config, *m_environment, step.effect) == Approval::confirm_typed);
+    });
+  };
+  bool may_ask = m_interactive && !m_flags.dry_run && std::any_of(runs.begin(), runs.end(), asks);
   if (may_ask) {
     for (std::size_t i = 0; i < runs.size(); ++i) {
       if (m_context.options().output == "text")
@@ -265,11 +272,21 @@ std::vector<RunResult> RunSession::execute_all(const std::vector<PreparedRun>& r
     }
     return results;
   }
+  // Side by side the report waits for the slowest cluster; at a terminal, say how each one went.
+  bool progress = m_context.options().output == "text" && is_terminal(STDERR_FILENO);
+  std::mutex progress_mutex;
+  if (progress)
+    m_context.err() << "running " << runs.front().runbook->qualified_name() << " in " << runs.size()
+                    << " contexts…\n";
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    threads.emplace_back([this, &runs, &results, i] {
+    threads.emplace_back([&, i] {
       QuietReporter quiet;
       results[i] = execute(runs[i], quiet);
+      if (!progress) return;
+      std::lock_guard lock(progress_mutex);
+      m_context.err() << "  " << runs[i].kube_context << ": " << to_string(results[i].status) << " in "
+                      << format_duration(results[i].seconds) << "\n";
     });
   }
   for (auto& thread : threads) thread.join();
