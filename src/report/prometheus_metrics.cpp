@@ -13,7 +13,6 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
-#include <map>
 #include <memory>
 #include <ostream>
 

@@ -26,8 +26,9 @@ bool write_metrics_file(const std::filesystem::path& path, const std::vector<Run
                         const MetricsOptions& options, std::string& error);
 
 /// PUTs each run's series to the Pushgateway at `url` (http[s]://host:port[/prefix]) under
-/// /metrics/job/ttops/environment/E/service/S/runbook/R[/context/C]: one group per runbook and
-/// context, which its next run replaces. False with `error` (credentials masked) on failure.
+/// /metrics/job/ttops/environment/E/service/S/runbook/R/context/C (`context@base64/=` without
+/// one): one group per runbook and context, which its next run replaces. False with `error`
+/// (credentials masked) on failure; every group is tried.
 bool push_metrics(const std::string& url, const std::vector<RunResult>& runs, const MetricsOptions& options,
                   std::string& error);
 
