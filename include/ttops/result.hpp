@@ -60,6 +60,9 @@ struct RunResult {
   std::string runbook;
   std::string title;
   std::string environment;
+  /// The Kubernetes context --context named for this run (one run per context named); empty when
+  /// none was named and each kubectl step used its own or the environment's.
+  std::string context;
   bool dry_run = false;
   std::string started_at;  // ISO 8601 UTC
   double seconds = 0;

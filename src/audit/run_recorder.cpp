@@ -3,15 +3,17 @@
 namespace ttops {
 
 Json RunRecorder::base(const Step& step, const StepResult& result, const char* phase) const {
-  return Json{{"phase", phase},
-              {"run_id", m_run.run_id},
-              {"environment", m_run.environment},
-              {"service", m_run.runbook->service},
-              {"runbook", m_run.runbook->qualified_name()},
-              {"step", step.id},
-              {"title", result.title},
-              {"effect", std::string(to_string(result.effect))},
-              {"command", result.command}};
+  Json record = Json{{"phase", phase},
+                     {"run_id", m_run.run_id},
+                     {"environment", m_run.environment},
+                     {"service", m_run.runbook->service},
+                     {"runbook", m_run.runbook->qualified_name()},
+                     {"step", step.id},
+                     {"title", result.title},
+                     {"effect", std::string(to_string(result.effect))},
+                     {"command", result.command}};
+  if (!m_run.kube_context.empty()) record["context"] = m_run.kube_context;  // which cluster changed
+  return record;
 }
 
 bool RunRecorder::before_mutation(const Step& step, const StepResult& result, std::string& error) {

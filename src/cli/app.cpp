@@ -106,12 +106,22 @@ RunOptions CommandContext::run_options(bool dry_run) {
   options.environment = env != nullptr ? env->name : "";
   options.dry_run = dry_run;
   options.kubectl = m_options.kubectl;
-  options.kube_context = m_options.kube_context;
+  auto contexts = kube_contexts();
+  options.kube_context = contexts.size() == 1 ? contexts.front() : std::string();
   options.kube_namespace = m_options.kube_namespace;
   options.ca_file = m_options.ca_file;
   options.insecure = m_options.insecure;
   options.max_concurrency = m_options.concurrency;
   return options;
+}
+
+std::vector<std::string> CommandContext::kube_contexts() const {
+  std::vector<std::string> out;
+  for (const auto& part : split(m_options.kube_context, ',')) {
+    std::string name(trim(part));
+    if (!name.empty() && std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  }
+  return out;
 }
 
 ReporterOptions CommandContext::reporter_options() const {
@@ -201,7 +211,8 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_flag("--no-color", options.no_color, "No colour (also NO_COLOR=1)");
   app.add_flag("-v,--verbose", options.verbosity, "More detail: -v shows commands, notes and captures; -vv debug logs");
   app.add_option("--kubectl", options.kubectl, "kubectl binary");
-  app.add_option("--context", options.kube_context, "Kubernetes context (overrides the environment's)");
+  app.add_option("--context", options.kube_context,
+                 "Kubernetes context (overrides the environment's); several, a,b,c, run side by side");
   app.add_option("-n,--namespace", options.kube_namespace, "Kubernetes namespace (overrides the environment's)");
   app.add_option("--cacert", options.ca_file, "CA bundle for HTTPS checks");
   app.add_flag("--insecure", options.insecure, "Do not verify TLS certificates (explicit opt-in)");
@@ -262,8 +273,18 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     }
     process_redactor().set_revealing(true);
   }
-  for (auto& [sub, command] : commands)
-    if (sub->parsed()) return command->run(context);
+  for (auto& [sub, command] : commands) {
+    if (!sub->parsed()) continue;
+    if (context.kube_contexts().size() > 1 && !command->runs_on_many_contexts()) {
+      std::vector<std::string> able;
+      for (const auto& [other, candidate] : commands)
+        if (candidate->runs_on_many_contexts()) able.push_back(other->get_name());
+      context.error("--context names several contexts; '" + sub->get_name() + "' works on one (" + join(able, ", ") +
+                    " run on several at once)");
+      return exit_code::usage;
+    }
+    return command->run(context);
+  }
   return exit_code::usage;
 }
 

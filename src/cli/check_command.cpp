@@ -1,5 +1,6 @@
 // ttops check [SERVICE...] [--all]: each service's smoke runbook (or its health runbook), all
 // services at once, a compact table, exit 0 only when every one passes. For CI after a deploy.
+// With --context a,b,c, in every context at once, a column per context.
 #include <unistd.h>
 
 #include <chrono>
@@ -44,6 +45,8 @@ class CheckCommand : public Command {
     m_flags.define(command, false);
   }
 
+  bool runs_on_many_contexts() const override { return true; }
+
   int run(CommandContext& context) override {
     RunSession session(context, m_flags);
     if (!session.open()) return exit_code::usage;
@@ -63,7 +66,7 @@ class CheckCommand : public Command {
       }
       auto run = session.prepare(service, name, {});
       if (!run) return exit_code::usage;
-      prepared.push_back(std::move(*run));
+      for (auto& one : session.for_each_context(std::move(*run))) prepared.push_back(std::move(one));
     }
     std::vector<const PreparedRun*> pointers;
     for (const auto& run : prepared) pointers.push_back(&run);
@@ -85,7 +88,7 @@ class CheckCommand : public Command {
     int rounds = 0;
     while (true) {
       ++rounds;
-      // Every service at once: one thread per service (there are a handful).
+      // Every service at once: one thread per service and context (there are a handful).
       std::vector<std::thread> threads;
       for (std::size_t i = 0; i < prepared.size(); ++i) {
         if (done[i]) continue;
@@ -114,39 +117,89 @@ class CheckCommand : public Command {
       auto reporter = make_reporter(context.options().output, context.out(), context.reporter_options());
       return session.finish(results, *reporter);
     }
-    print_table(context.out(), results, rounds);
+    if (context.kube_contexts().size() > 1) {
+      print_table_by_context(context.out(), results, context.kube_contexts());
+    } else {
+      print_table(context.out(), results);
+    }
+    if (rounds > 1) context.out() << "(" << rounds << " rounds of checks)\n";
     QuietReporter quiet;
     return session.finish(results, quiet);
   }
 
  private:
-  void print_table(std::ostream& out, const std::vector<RunResult>& results, int rounds) {
-    out << "SERVICE      RUNBOOK   STATUS  STEPS  TIME     DETAIL\n";
-    auto pad = [](const std::string& text, std::size_t width) {
-      return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
-    };
-    for (const auto& run : results) {
-      int total = 0;
-      int ok = 0;
-      std::function<void(const std::vector<StepResult>&)> count = [&](const std::vector<StepResult>& steps) {
-        for (const auto& step : steps) {
-          if (!step.children.empty()) {
-            count(step.children);
-            continue;
-          }
-          if (step.kind == "decision") continue;
-          ++total;
-          if (step.status == StepStatus::passed || step.status == StepStatus::warned || step.handled) ++ok;
+  static std::string pad(const std::string& text, std::size_t width) {
+    return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
+  }
+
+  static std::string status_word(const RunResult& run) {
+    return run.status == RunStatus::passed ? "PASS" : run.status == RunStatus::warned ? "WARN" : "FAIL";
+  }
+
+  // "2/3": the steps that passed (warnings and handled failures count) of those that ran.
+  static std::string steps_passed(const RunResult& run) {
+    int total = 0;
+    int ok = 0;
+    std::function<void(const std::vector<StepResult>&)> count = [&](const std::vector<StepResult>& steps) {
+      for (const auto& step : steps) {
+        if (!step.children.empty()) {
+          count(step.children);
+          continue;
         }
-      };
-      count(run.steps);
-      std::string status = run.status == RunStatus::passed   ? "PASS"
-                           : run.status == RunStatus::warned ? "WARN"
-                                                             : "FAIL";
-      out << pad(run.service, 13) << pad(run.runbook, 10) << pad(status, 8) << pad(std::to_string(ok) + "/" + std::to_string(total), 7)
+        if (step.kind == "decision") continue;
+        ++total;
+        if (step.status == StepStatus::passed || step.status == StepStatus::warned || step.handled) ++ok;
+      }
+    };
+    count(run.steps);
+    return std::to_string(ok) + "/" + std::to_string(total);
+  }
+
+  void print_table(std::ostream& out, const std::vector<RunResult>& results) {
+    out << "SERVICE      RUNBOOK   STATUS  STEPS  TIME     DETAIL\n";
+    for (const auto& run : results) {
+      out << pad(run.service, 13) << pad(run.runbook, 10) << pad(status_word(run), 8) << pad(steps_passed(run), 7)
           << pad(format_duration(run.seconds), 9) << process_redactor().redact(one_line(first_failure(run.steps), 100)) << "\n";
     }
-    if (rounds > 1) out << "(" << rounds << " rounds of checks)\n";
+  }
+
+  // A row per service, a column per context ("PASS 2/2 3ms"), then what failed where.
+  void print_table_by_context(std::ostream& out, const std::vector<RunResult>& results,
+                              const std::vector<std::string>& contexts) {
+    std::vector<std::pair<std::string, std::string>> rows;
+    for (const auto& run : results)
+      if (std::find(rows.begin(), rows.end(), std::make_pair(run.service, run.runbook)) == rows.end())
+        rows.emplace_back(run.service, run.runbook);
+    auto find = [&](const std::pair<std::string, std::string>& row, const std::string& name) -> const RunResult* {
+      for (const auto& run : results)
+        if (run.service == row.first && run.runbook == row.second && run.context == name) return &run;
+      return nullptr;
+    };
+    std::vector<std::size_t> widths;
+    for (const auto& name : contexts) {
+      std::size_t width = name.size();
+      for (const auto& row : rows)
+        if (const RunResult* run = find(row, name))
+          width = std::max(width, (status_word(*run) + " " + steps_passed(*run) + " " + format_duration(run->seconds)).size());
+      widths.push_back(width + 2);
+    }
+    std::string header = pad("SERVICE", 12) + pad("RUNBOOK", 9);
+    for (std::size_t c = 0; c < contexts.size(); ++c) header += pad(contexts[c], widths[c]);
+    out << std::string(trim(header)) << "\n";
+    std::vector<std::string> details;
+    for (const auto& row : rows) {
+      std::string line = pad(row.first, 12) + pad(row.second, 9);
+      for (std::size_t c = 0; c < contexts.size(); ++c) {
+        const RunResult* run = find(row, contexts[c]);
+        line += pad(run == nullptr ? "-" : status_word(*run) + " " + steps_passed(*run) + " " + format_duration(run->seconds),
+                    widths[c]);
+        if (run != nullptr && run->status != RunStatus::passed)
+          details.push_back(contexts[c] + "  " + row.first + "/" + row.second + "  " + one_line(first_failure(run->steps), 100));
+      }
+      out << std::string(trim(line)) << "\n";
+    }
+    if (!details.empty()) out << "\n";
+    for (const auto& detail : details) out << process_redactor().redact(detail) << "\n";
   }
 
   std::vector<std::string> m_services;

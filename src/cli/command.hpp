@@ -26,7 +26,7 @@ struct GlobalOptions {
   bool no_color = false;         // --no-color
   int verbosity = 0;             // -v, -vv
   std::string kubectl = "kubectl";
-  std::string kube_context;
+  std::string kube_context;      // --context NAME, or several: a,b,c
   std::string kube_namespace;
   std::string ca_file;
   bool insecure = false;
@@ -50,8 +50,11 @@ class CommandContext {
   const Config* config();
   /// The selected environment (--env, $TTOPS_ENV, the config's default); nullptr after an error.
   const Environment* environment();
-  /// Run options for executors, from the global flags and the environment.
+  /// Run options for executors, from the global flags and the environment. With several
+  /// contexts, kube_context is empty: each run sets its own (PreparedRun::kube_context).
   RunOptions run_options(bool dry_run);
+  /// The contexts --context names, in order, without repeats (`--context a,b,c`); empty: none.
+  std::vector<std::string> kube_contexts() const;
   ReporterOptions reporter_options() const;
   /// Prints diagnostics to stderr in the `file:line:col: message` form.
   void print_diagnostics(const Diagnostics& diagnostics);
@@ -74,6 +77,9 @@ class Command {
   virtual void define(CLI::App& command) = 0;
   /// Runs it and returns the process exit code (ttops/result.hpp, exit_code).
   virtual int run(CommandContext& context) = 0;
+  /// Whether it runs against several Kubernetes contexts at once (`--context a,b`); the others
+  /// refuse a list.
+  virtual bool runs_on_many_contexts() const { return false; }
 };
 
 struct CommandSpec {

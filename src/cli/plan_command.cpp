@@ -1,10 +1,12 @@
 // ttops plan SERVICE RUNBOOK: every step fully expanded with its effect, in order. Where a
 // mutation has a safe substitute (a server-side dry run, the rows it would touch), the plan runs
 // it to show what would happen; a step without one is shown as "would execute". Nothing changes.
+// With --context a,b, a plan per context, previewed side by side.
 #include <list>
 #include <map>
 #include <ostream>
 #include <sstream>
+#include <thread>
 
 #include "cli/run_support.hpp"
 #include "engine/policy.hpp"
@@ -17,52 +19,20 @@ namespace ttops {
 
 namespace {
 
-class PlanCommand : public Command {
+// One context's plan, with its own executor sessions: plans for several contexts are previewed
+// at once.
+class Planner {
  public:
-  void define(CLI::App& command) override {
-    command.add_option("runbook", m_positionals, "SERVICE RUNBOOK, or SERVICE/RUNBOOK")->required()->expected(1, 2);
-    command.add_option("--set", m_sets, "Set a parameter: --set key=value (repeatable)");
-  }
+  Planner(RunOptions options, Json target, const Config& config, const Environment& environment)
+      : m_options(std::move(options)), m_target(std::move(target)), m_config(&config), m_environment(&environment) {}
 
-  int run(CommandContext& context) override {
-    std::string service;
-    std::string name;
-    std::string error;
-    std::vector<std::pair<std::string, std::string>> overrides;
-    if (!split_runbook_ref(m_positionals, service, name, error) || !parse_overrides(m_sets, overrides, error)) {
-      context.error(error);
-      return exit_code::usage;
-    }
-    RunFlags flags;
-    flags.dry_run = true;
-    RunSession session(context, flags);
-    if (!session.open()) return exit_code::usage;
-    auto prepared = session.prepare(service, name, overrides);
-    if (!prepared) return exit_code::usage;
-    m_options = context.run_options(true);
-    m_target = prepared->target;
-    m_config = &session.config();
-    m_environment = &session.environment();
-
-    Json steps = Json::array();
+  Json plan(const std::vector<Step>& steps, const Json& params) {
+    Json out = Json::array();
     StepScope scope;
-    scope.params = &prepared->params;
+    scope.params = &params;
     scope.target = &m_target;
-    plan_steps(prepared->runbook->steps, scope, "", steps);
-    Json plan = {{"service", service},
-                 {"runbook", name},
-                 {"title", prepared->runbook->title},
-                 {"environment", prepared->environment},
-                 {"params", process_redactor().redact_json(prepared->params)},
-                 {"steps", steps}};
-    if (context.options().output == "json") {
-      context.out() << dump_json(process_redactor().redact_json(plan), 2) << "\n";
-    } else {
-      std::ostringstream text;
-      print(text, plan);
-      context.out() << process_redactor().redact(text.str());
-    }
-    return exit_code::ok;
+    plan_steps(steps, scope, "", out);
+    return out;
   }
 
  private:
@@ -162,9 +132,81 @@ class PlanCommand : public Command {
     entry["preview"] = process_redactor().redact_json(result);
   }
 
+  RunOptions m_options;
+  Json m_target;
+  const Config* m_config = nullptr;
+  const Environment* m_environment = nullptr;
+  std::map<const Executor*, std::unique_ptr<ExecutorSession>> m_sessions;
+  std::list<Json> m_frames;  // stable addresses for procedure scopes
+};
+
+class PlanCommand : public Command {
+ public:
+  void define(CLI::App& command) override {
+    command.add_option("runbook", m_positionals, "SERVICE RUNBOOK, or SERVICE/RUNBOOK")->required()->expected(1, 2);
+    command.add_option("--set", m_sets, "Set a parameter: --set key=value (repeatable)");
+  }
+
+  bool runs_on_many_contexts() const override { return true; }
+
+  int run(CommandContext& context) override {
+    std::string service;
+    std::string name;
+    std::string error;
+    std::vector<std::pair<std::string, std::string>> overrides;
+    if (!split_runbook_ref(m_positionals, service, name, error) || !parse_overrides(m_sets, overrides, error)) {
+      context.error(error);
+      return exit_code::usage;
+    }
+    RunFlags flags;
+    flags.dry_run = true;
+    RunSession session(context, flags);
+    if (!session.open()) return exit_code::usage;
+    auto prepared = session.prepare(service, name, overrides);
+    if (!prepared) return exit_code::usage;
+    std::vector<PreparedRun> runs = session.for_each_context(std::move(*prepared));
+    RunOptions options = context.run_options(true);
+    std::vector<Json> plans(runs.size());
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      threads.emplace_back([&, i] {
+        const PreparedRun& run = runs[i];
+        RunOptions mine = options;
+        if (!run.kube_context.empty()) mine.kube_context = run.kube_context;
+        Planner planner(mine, run.target, session.config(), session.environment());
+        plans[i] = {{"service", service},
+                    {"runbook", name},
+                    {"title", run.runbook->title},
+                    {"environment", run.environment},
+                    {"params", process_redactor().redact_json(run.params)},
+                    {"steps", planner.plan(run.runbook->steps, run.params)}};
+        if (runs.size() > 1) plans[i]["context"] = run.kube_context;
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    if (context.options().output == "json") {
+      Json document = plans.front();
+      if (runs.size() > 1) {  // keyed per context
+        document = Json{{"contexts", Json::object()}};
+        for (std::size_t i = 0; i < runs.size(); ++i) document["contexts"][runs[i].kube_context] = plans[i];
+      }
+      context.out() << dump_json(process_redactor().redact_json(document), 2) << "\n";
+    } else {
+      std::ostringstream text;
+      for (std::size_t i = 0; i < plans.size(); ++i) {
+        if (i > 0) text << "\n";
+        print(text, plans[i]);
+      }
+      context.out() << process_redactor().redact(text.str());
+    }
+    return exit_code::ok;
+  }
+
+ private:
   void print(std::ostream& out, const Json& plan) {
     out << "Plan for " << plan["service"].get<std::string>() << "/" << plan["runbook"].get<std::string>() << " — "
-        << plan["title"].get<std::string>() << " (env: " << plan["environment"].get<std::string>() << ")\n";
+        << plan["title"].get<std::string>() << " (env: " << plan["environment"].get<std::string>()
+        << (plan.contains("context") ? ", context: " + plan["context"].get<std::string>() : std::string()) << ")\n";
     if (!plan["params"].empty()) {
       out << "params:";
       for (auto it = plan["params"].begin(); it != plan["params"].end(); ++it)
@@ -217,12 +259,6 @@ class PlanCommand : public Command {
 
   std::vector<std::string> m_positionals;
   std::vector<std::string> m_sets;
-  RunOptions m_options;
-  Json m_target;
-  const Config* m_config = nullptr;
-  const Environment* m_environment = nullptr;
-  std::map<const Executor*, std::unique_ptr<ExecutorSession>> m_sessions;
-  std::list<Json> m_frames;  // stable addresses for procedure scopes
 };
 
 }  // namespace

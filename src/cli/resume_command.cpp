@@ -32,8 +32,9 @@ class ResumeCommand : public Command {
       context.out() << "run " << m_run_id << " passed; there is nothing to resume\n";
       return exit_code::ok;
     }
-    // The same environment as the original run, whatever the flags say.
+    // The same environment and Kubernetes context as the original run, whatever the flags say.
     context.options().environment = header.value("environment", "");
+    if (!header.value("context", "").empty()) context.options().kube_context = header.value("context", "");
     RunSession session(context, m_flags);
     if (!session.open()) return exit_code::usage;
 
@@ -49,6 +50,7 @@ class ResumeCommand : public Command {
     }
     auto prepared = session.prepare(service, name, overrides);
     if (!prepared) return exit_code::usage;
+    prepared = std::move(session.for_each_context(std::move(*prepared)).front());
     std::string read_error;
     auto text = read_text_file(prepared->runbook->file, read_error);
     if (text && sha256_hex(*text) != header.value("runbook_sha256", "") && !m_force) {

@@ -31,6 +31,8 @@ class RollbackCommand : public Command {
     m_flags.define(command);
   }
 
+  bool runs_on_many_contexts() const override { return true; }
+
   int run(CommandContext& context) override {
     Library* library = context.library();
     if (library == nullptr) return exit_code::usage;

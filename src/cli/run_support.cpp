@@ -5,9 +5,13 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "audit/run_recorder.hpp"
 #include "engine/policy.hpp"
+#include "report/prometheus_metrics.hpp"
 #include "runbook/loader.hpp"
 #include "util/duration.hpp"
 #include "util/redact.hpp"
@@ -30,7 +34,17 @@ void RunFlags::define(CLI::App& command, bool with_sets) {
   command.add_option("--prompt-timeout", prompt_timeout, "How long a confirmation waits for an answer (default 5m)");
   command.add_option("--confirm-destructive", confirm_destructive,
                      "The service name, typed up front: confirms destructive steps in production with --yes");
+  command.add_option("--metrics-file", metrics_file,
+                     "Also write Prometheus metrics of the runs to FILE (node_exporter textfile format, replaced atomically)");
+  command.add_option("--pushgateway", pushgateway, "Also push those metrics to a Prometheus Pushgateway at URL");
 }
+
+namespace {
+
+// Runs side by side report nothing while they go; the reporter gets every result at the end.
+class QuietReporter : public Reporter {};
+
+}  // namespace
 
 RunSession::RunSession(CommandContext& context, RunFlags flags)
     : m_context(context),
@@ -58,6 +72,11 @@ bool RunSession::open() {
     m_context.error("--prompt-timeout must be a duration such as 5m, not '" + m_flags.prompt_timeout + "'");
     return false;
   }
+  const std::string& push = m_flags.pushgateway;
+  if (!push.empty() && push.rfind("http://", 0) != 0 && push.rfind("https://", 0) != 0) {
+    m_context.error("--pushgateway must be an http:// or https:// URL, not '" + push + "'");
+    return false;
+  }
   m_interactive = is_terminal(STDIN_FILENO) && is_terminal(STDERR_FILENO);
   m_prompter = std::make_unique<TerminalPrompter>(std::chrono::duration_cast<std::chrono::seconds>(*prompt_timeout),
                                                   use_color(STDERR_FILENO, m_context.options().no_color));
@@ -77,21 +96,48 @@ std::optional<PreparedRun> RunSession::prepare(const std::string& service, const
   return prepared;
 }
 
+std::vector<PreparedRun> RunSession::for_each_context(PreparedRun run) {
+  std::vector<PreparedRun> out;
+  std::vector<std::string> contexts = m_context.kube_contexts();
+  if (contexts.empty()) {
+    out.push_back(std::move(run));
+    return out;
+  }
+  for (std::size_t i = 0; i < contexts.size(); ++i) {
+    PreparedRun copy = run;
+    if (i > 0) copy.run_id = make_run_id();  // each context has its own journal and audit records
+    copy.kube_context = contexts[i];
+    // What the runbook tells a person to type (`kubectl --context {{ target.kube_context }}`)
+    // names the cluster this run is for.
+    copy.target["kube_context"] = contexts[i];
+    copy.missing_target.erase("kube_context");
+    out.push_back(std::move(copy));
+  }
+  return out;
+}
+
 int RunSession::preflight(const std::vector<const PreparedRun*>& runs) {
   if (m_flags.dry_run) return exit_code::ok;  // nothing mutates, nothing is locked
+  std::set<std::string> contexts;
+  for (const PreparedRun* run : runs)
+    if (!run->kube_context.empty()) contexts.insert(run->kube_context);
   std::vector<std::string> denied;
   std::vector<std::string> unconfirmed;
+  std::vector<std::string> repeated;
+  std::set<std::string> seen;  // the same runbook in several contexts asks the same questions
   bool needs_typed = false;
   for (const PreparedRun* run : runs) {
     const std::string& service = run->runbook->service;
-    bool mutates = false;
+    if (!seen.insert(run->runbook->qualified_name()).second) continue;
     for (const auto& step : run->gated) {
       std::string label = run->runbook->qualified_name() + ":" + step.id;
       if (step.manual) {
         if (!m_flags.yes && !m_interactive) unconfirmed.push_back(label + " (manual)");
         continue;
       }
-      mutates = true;
+      // Only kubectl follows --context: an HTTP, SQL, Redis or exec change would be made once
+      // per context, against the same target.
+      if (contexts.size() > 1 && step.executor != "kubectl") repeated.push_back(label + " (" + step.executor + ")");
       Approval approval = approval_for(*m_config, *m_environment, step.effect);
       switch (approval) {
         case Approval::deny:
@@ -110,7 +156,13 @@ int RunSession::preflight(const std::vector<const PreparedRun*>& runs) {
           break;
       }
     }
-    (void)mutates;
+  }
+  if (!repeated.empty()) {
+    m_context.error("refusing to run on " + std::to_string(contexts.size()) + " contexts: " + join(repeated, ", ") +
+                    (repeated.size() == 1 ? " changes" : " change") +
+                    " something --context does not select, so it would be changed once per context. Run it with"
+                    " one --context, or --dry-run to see what it would do.");
+    return exit_code::refused;
   }
   if (!denied.empty()) {
     m_context.error("refusing to run: the policy for environment '" + m_environment->name + "' denies " +
@@ -125,13 +177,16 @@ int RunSession::preflight(const std::vector<const PreparedRun*>& runs) {
                     " to confirm them, or --dry-run to see what they would do.");
     return exit_code::refused;
   }
-  // One mutating run per service and environment at a time.
+  // One mutating run per service and environment at a time, whatever its contexts: this
+  // invocation takes the lock once for all of them.
+  std::set<std::string> locked;
   for (const PreparedRun* run : runs) {
     bool mutates = std::any_of(run->gated.begin(), run->gated.end(), [](const GatedStep& s) { return !s.manual; });
-    if (!mutates) continue;
+    if (!mutates || !locked.insert(run->runbook->service).second) continue;
     Json holder = {{"run_id", run->run_id},       {"runbook", run->runbook->qualified_name()},
                    {"user", current_user()},      {"host", current_host()},
                    {"pid", static_cast<int>(::getpid())}, {"since", iso8601_now()}};
+    if (!contexts.empty()) holder["contexts"] = std::vector<std::string>(contexts.begin(), contexts.end());
     std::string why;
     auto lock = RunLock::acquire(m_environment->name, run->runbook->service, holder, why);
     if (!lock) {
@@ -144,9 +199,9 @@ int RunSession::preflight(const std::vector<const PreparedRun*>& runs) {
 }
 
 EngineSettings RunSession::settings_for(const PreparedRun& run) {
-  (void)run;
   EngineSettings settings;
   settings.options = m_context.run_options(m_flags.dry_run);
+  if (!run.kube_context.empty()) settings.options.kube_context = run.kube_context;
   settings.assume_yes = m_flags.yes;
   settings.interactive = m_interactive;
   settings.prompter = m_prompter.get();
@@ -173,6 +228,7 @@ RunResult RunSession::execute(const PreparedRun& run, Reporter& reporter, const 
                    {"file", run.runbook->file},
                    {"runbook_sha256", sha256_hex(text)},
                    {"environment", run.environment},
+                   {"context", run.kube_context},
                    {"params", process_redactor().redact_json(run.params)},
                    {"secret_params", Json::array()},
                    {"started_at", iso8601_now()},
@@ -194,6 +250,49 @@ RunResult RunSession::execute(const PreparedRun& run, Reporter& reporter, const 
   return result;
 }
 
+std::vector<RunResult> RunSession::execute_all(const std::vector<PreparedRun>& runs, Reporter& reporter) {
+  std::vector<RunResult> results(runs.size());
+  if (runs.size() == 1) {
+    results[0] = execute(runs[0], reporter);
+    return results;
+  }
+  // --yes answers everything but a destructive step in production without --confirm-destructive.
+  auto asks = [this](const PreparedRun& run) {
+    return std::any_of(run.gated.begin(), run.gated.end(), [&](const GatedStep& step) {
+      return !m_flags.yes || (!step.manual && m_flags.confirm_destructive != run.runbook->service &&
+                              approval_for(*m_config, *m_environment, step.effect) == Approval::confirm_typed);
+    });
+  };
+  bool may_ask = m_interactive && !m_flags.dry_run && std::any_of(runs.begin(), runs.end(), asks);
+  if (may_ask) {
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      if (m_context.options().output == "text")
+        m_context.out() << (i == 0 ? "" : "\n") << "context " << runs[i].kube_context << ":\n";
+      results[i] = execute(runs[i], reporter);
+    }
+    return results;
+  }
+  // Side by side the report waits for the slowest cluster; at a terminal, say how each one went.
+  bool progress = m_context.options().output == "text" && is_terminal(STDERR_FILENO);
+  std::mutex progress_mutex;
+  if (progress)
+    m_context.err() << "running " << runs.front().runbook->qualified_name() << " in " << runs.size()
+                    << " contexts…\n";
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    threads.emplace_back([&, i] {
+      QuietReporter quiet;
+      results[i] = execute(runs[i], quiet);
+      if (!progress) return;
+      std::lock_guard lock(progress_mutex);
+      m_context.err() << "  " << runs[i].kube_context << ": " << to_string(results[i].status) << " in "
+                      << format_duration(results[i].seconds) << "\n";
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  return results;
+}
+
 int RunSession::finish(const std::vector<RunResult>& runs, Reporter& reporter) {
   reporter.report_finished(runs);
   if (!m_flags.junit.empty()) {
@@ -203,6 +302,18 @@ int RunSession::finish(const std::vector<RunResult>& runs, Reporter& reporter) {
     auto junit = make_reporter("junit", file, options);
     junit->report_finished(runs);
     if (!file) m_context.error("cannot write the JUnit report to " + m_flags.junit);
+  }
+  // Metrics describe the run; failing to deliver them is a warning, never the run's verdict.
+  if (!m_flags.metrics_file.empty() || !m_flags.pushgateway.empty()) {
+    MetricsOptions options;
+    options.fail_on_warning = m_flags.fail_on_warning();
+    options.ca_file = m_context.options().ca_file;
+    options.insecure = m_context.options().insecure;
+    std::string error;
+    if (!m_flags.metrics_file.empty() && !write_metrics_file(m_flags.metrics_file, runs, options, error))
+      spdlog::warn("metrics not written: {}", error);
+    if (!m_flags.pushgateway.empty() && !push_metrics(m_flags.pushgateway, runs, options, error))
+      spdlog::warn("metrics not pushed: {}", error);
   }
   return exit_code_for(runs, m_flags.fail_on_warning());
 }
@@ -228,13 +339,14 @@ int run_runbook(CommandContext& context, const std::string& service, const std::
   if (!session.open()) return exit_code::usage;
   auto prepared = session.prepare(service, name, values);
   if (!prepared) return exit_code::usage;
-  if (int refused = session.preflight({&*prepared}); refused != exit_code::ok) return refused;
+  std::vector<PreparedRun> runs = session.for_each_context(std::move(*prepared));
+  std::vector<const PreparedRun*> pointers;
+  for (const auto& run : runs) pointers.push_back(&run);
+  if (int refused = session.preflight(pointers); refused != exit_code::ok) return refused;
   ReporterOptions options = context.reporter_options();
   options.fail_on_warning = flags.fail_on_warning();
   auto reporter = make_reporter(context.options().output, context.out(), options);
-  std::vector<RunResult> runs;
-  runs.push_back(session.execute(*prepared, *reporter));
-  return session.finish(runs, *reporter);
+  return session.finish(session.execute_all(runs, *reporter), *reporter);
 }
 
 }  // namespace ttops

@@ -25,6 +25,8 @@ struct RunFlags {
   std::string timeout;
   std::string prompt_timeout = "5m";
   std::string confirm_destructive;
+  std::string metrics_file;  // --metrics-file PATH: Prometheus series for node_exporter's textfile collector
+  std::string pushgateway;   // --pushgateway URL: the same series, pushed
 
   void define(CLI::App& command, bool with_sets = true);
   bool fail_on_warning() const { return fail_on == "warning"; }
@@ -39,12 +41,19 @@ class RunSession {
   /// Loads, validates and prepares a runbook. nullopt after printing its problems (exit 2).
   std::optional<PreparedRun> prepare(const std::string& service, const std::string& name,
                                      const std::vector<std::pair<std::string, std::string>>& overrides);
+  /// One run per context `--context a,b,c` names (each its own run id, and `target.kube_context`
+  /// that context), or `run` alone when it names none.
+  std::vector<PreparedRun> for_each_context(PreparedRun run);
   /// Policy, confirmation and locks, for all the runs before any of them starts. Returns 0 when
   /// they may start, else the exit code (3) after printing why.
   int preflight(const std::vector<const PreparedRun*>& runs);
   /// Runs one prepared runbook with the audit trail and journal.
   RunResult execute(const PreparedRun& run, Reporter& reporter, const ResumePoint* resume = nullptr);
-  /// Reports the finished runs (and the JUnit file), and returns the exit code.
+  /// Runs the runs of one runbook in several contexts: side by side, each quietly (the reporter
+  /// gets them all at the end), or one after another through the reporter when an operator may
+  /// be asked (one question, about one cluster, at a time). One run goes through `execute`.
+  std::vector<RunResult> execute_all(const std::vector<PreparedRun>& runs, Reporter& reporter);
+  /// Reports the finished runs (and the JUnit file, the metrics), and returns the exit code.
   int finish(const std::vector<RunResult>& runs, Reporter& reporter);
 
   const Config& config() const { return *m_config; }

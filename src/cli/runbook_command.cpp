@@ -13,6 +13,8 @@ class RunbookCommand : public Command {
     m_flags.define(command);
   }
 
+  bool runs_on_many_contexts() const override { return true; }
+
   int run(CommandContext& context) override {
     std::string service;
     std::string name;

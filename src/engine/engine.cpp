@@ -98,7 +98,8 @@ void collect_gated(const std::vector<Step>& steps, std::vector<GatedStep>& out, 
   for (const auto& step : steps) {
     if (step.kind == Step::Kind::action && step.executor != nullptr &&
         (step.effect != Effect::read || step.executor->needs_operator()))
-      out.push_back(GatedStep{step.id, step.title, step.effect, step.executor->needs_operator(), step.confirm});
+      out.push_back(GatedStep{step.id, step.title, step.effect, step.executor->needs_operator(), step.confirm,
+                              step.executor_name});
     collect_gated(step.children, out, seen);
     if (step.procedure && std::find(seen.begin(), seen.end(), step.procedure.get()) == seen.end()) {
       seen.push_back(step.procedure.get());
@@ -1118,6 +1119,7 @@ RunResult Engine::run(const PreparedRun& prepared, const ResumePoint* resume) {
   run.runbook = runbook.name;
   run.title = runbook.title;
   run.environment = prepared.environment;
+  run.context = prepared.kube_context;
   run.dry_run = impl.settings.options.dry_run;
   run.started_at = iso8601_now();
   run.params = process_redactor().redact_json(prepared.params);

@@ -75,6 +75,7 @@ struct GatedStep {
   Effect effect = Effect::read;
   bool manual = false;
   std::string confirm;
+  std::string executor;  // the executor that runs it (kubectl, http…)
 };
 
 /// Everything resolved before the first step: parameters, the environment's values, the
@@ -88,6 +89,9 @@ struct PreparedRun {
   std::map<std::string, std::string> missing_target;  // value -> why it is unavailable
   std::string run_id;
   std::vector<GatedStep> gated;
+  /// The Kubernetes context this run is for (--context a,b: one run each); empty: the
+  /// environment's. It overrides the environment's for every kubectl step, as --context does.
+  std::string kube_context;
 };
 
 /// Resolves `--set` overrides, parameter defaults and environment values for a run.

@@ -1,8 +1,10 @@
 // JUnit XML, the format Jenkins, GitLab and GitHub test reporters read: a <testsuite> per runbook
-// run, a <testcase> per step (steps of groups and procedures flattened as "group/step"), failures
-// with their reason, durations in seconds.
+// run (per runbook and context with --context a,b: "venue/health@a"), a <testcase> per step (steps
+// of groups and procedures flattened as "group/step"), failures with their reason, durations in
+// seconds.
 #include <unistd.h>
 
+#include <algorithm>
 #include <ostream>
 #include <sstream>
 
@@ -74,7 +76,12 @@ class JunitReporter : public Reporter {
     double total_time = 0;
     char host[256] = "localhost";
     ::gethostname(host, sizeof host - 1);
+    bool several_contexts = std::any_of(runs.begin(), runs.end(), [&](const RunResult& run) {
+      return run.context != runs.front().context;
+    });
     for (const auto& run : runs) {
+      // CI tools key test cases by class and name: each context gets its own.
+      std::string context = several_contexts ? "@" + run.context : std::string();
       std::vector<Case> cases;
       flatten(run.steps, "", cases);
       int failures = 0;
@@ -83,7 +90,7 @@ class JunitReporter : public Reporter {
       std::ostringstream body;
       for (const auto& c : cases) {
         const StepResult& step = *c.step;
-        body << "    <testcase classname=\"" << xml_escape(run.service + "." + run.runbook) << "\" name=\""
+        body << "    <testcase classname=\"" << xml_escape(run.service + "." + run.runbook + context) << "\" name=\""
              << xml_escape(c.name + (step.title != step.id && !step.title.empty() ? ": " + step.title : ""))
              << "\" time=\"" << seconds(step.seconds) << "\"";
         std::string detail = step.command.empty() ? std::string() : "command: " + step.command + "\n";
@@ -118,12 +125,13 @@ class JunitReporter : public Reporter {
           }
         }
       }
-      suites << "  <testsuite name=\"" << xml_escape(run.service + "/" + run.runbook) << "\" tests=\"" << cases.size()
+      suites << "  <testsuite name=\"" << xml_escape(run.service + "/" + run.runbook + context) << "\" tests=\"" << cases.size()
              << "\" failures=\"" << failures << "\" errors=\"" << errors << "\" skipped=\"" << skipped << "\" time=\""
              << seconds(run.seconds) << "\" timestamp=\"" << xml_escape(run.started_at) << "\" hostname=\""
              << xml_escape(host) << "\">\n"
              << "    <properties>\n"
              << "      <property name=\"environment\" value=\"" << xml_escape(run.environment) << "\"/>\n"
+             << (several_contexts ? "      <property name=\"context\" value=\"" + xml_escape(run.context) + "\"/>\n" : "")
              << "      <property name=\"run_id\" value=\"" << xml_escape(run.run_id) << "\"/>\n"
              << "      <property name=\"status\" value=\"" << to_string(run.status) << "\"/>\n"
              << "      <property name=\"dry_run\" value=\"" << (run.dry_run ? "true" : "false") << "\"/>\n"

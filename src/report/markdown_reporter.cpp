@@ -1,5 +1,6 @@
 // -o markdown: a summary an engineer pastes into the incident channel. Short: the verdict first,
 // one table row per step, and under it only what went wrong.
+#include <algorithm>
 #include <ostream>
 
 #include "report/report_json.hpp"
@@ -49,7 +50,35 @@ class MarkdownReporter : public Reporter {
     const Redactor& redactor = process_redactor();
     std::string text;
     RunStatus overall = overall_status(runs);
-    if (runs.size() > 1) {
+    std::vector<std::string> contexts;
+    for (const auto& run : runs)
+      if (std::find(contexts.begin(), contexts.end(), run.context) == contexts.end()) contexts.push_back(run.context);
+    if (contexts.size() > 1) {
+      // --context a,b: a row per runbook, a column per context.
+      text += "### " + marker(overall) + " ttops: " + std::string(to_string(overall)) + " (" +
+              std::to_string(contexts.size()) + " contexts)\n\n| Service | Runbook |";
+      for (const auto& context : contexts) text += " " + cell(context) + " |";
+      text += "\n|---|---|";
+      for (std::size_t i = 0; i < contexts.size(); ++i) text += "---|";
+      text += "\n";
+      std::vector<std::pair<std::string, std::string>> rows;
+      for (const auto& run : runs)
+        if (std::find(rows.begin(), rows.end(), std::make_pair(run.service, run.runbook)) == rows.end())
+          rows.emplace_back(run.service, run.runbook);
+      for (const auto& [service, runbook] : rows) {
+        text += "| " + cell(service) + " | " + cell(runbook) + " |";
+        for (const auto& context : contexts) {
+          auto it = std::find_if(runs.begin(), runs.end(), [&](const RunResult& run) {
+            return run.service == service && run.runbook == runbook && run.context == context;
+          });
+          text += it == runs.end() ? std::string(" |")
+                                   : " " + marker(it->status) + " " + std::string(to_string(it->status)) + " " +
+                                         format_duration(it->seconds) + " |";
+        }
+        text += "\n";
+      }
+      text += "\n";
+    } else if (runs.size() > 1) {
       text += "### " + marker(overall) + " ttops: " + std::string(to_string(overall)) + " (" +
               std::to_string(runs.size()) + " runbooks)\n\n| Service | Runbook | Status | Time |\n|---|---|---|---|\n";
       for (const auto& run : runs)
@@ -59,7 +88,8 @@ class MarkdownReporter : public Reporter {
     }
     for (const auto& run : runs) {
       text += "#### " + marker(run.status) + " `" + run.service + "/" + run.runbook + "` " +
-              std::string(to_string(run.status)) + " — " + cell(run.title) + "\n\n";
+              std::string(to_string(run.status)) + (contexts.size() > 1 ? " in `" + run.context + "`" : "") + " — " +
+              cell(run.title) + "\n\n";
       text += "Environment **" + run.environment + "**" + (run.dry_run ? " (dry run)" : "") + " · started " +
               run.started_at + " · " + format_duration(run.seconds) + " · run `" + run.run_id + "`\n\n";
       text += "| Step | Status | Time | Detail |\n|---|---|---|---|\n";

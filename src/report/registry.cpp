@@ -9,7 +9,8 @@
   X(text)                  \
   X(json)                  \
   X(junit)                 \
-  X(markdown)
+  X(markdown)              \
+  X(prometheus)
 
 namespace ttops {
 

@@ -51,6 +51,7 @@ Json to_json(const RunResult& run) {
   out["runbook"] = run.runbook;
   out["title"] = run.title;
   out["environment"] = run.environment;
+  out["context"] = run.context;
   out["dry_run"] = run.dry_run;
   out["started_at"] = run.started_at;
   out["seconds"] = run.seconds;
@@ -65,7 +66,9 @@ Json to_json(const RunResult& run) {
   return out;
 }
 
-RunStatus overall_status(const std::vector<RunResult>& runs) {
+namespace {
+
+RunStatus worst_status(const std::vector<const RunResult*>& runs) {
   // Worst first: interrupted, declined, invalid, failed, warned, passed.
   auto rank = [](RunStatus s) {
     switch (s) {
@@ -79,16 +82,13 @@ RunStatus overall_status(const std::vector<RunResult>& runs) {
     return 0;
   };
   RunStatus worst = RunStatus::passed;
-  for (const auto& run : runs)
-    if (rank(run.status) > rank(worst)) worst = run.status;
+  for (const RunResult* run : runs)
+    if (rank(run->status) > rank(worst)) worst = run->status;
   return worst;
 }
 
-Json report_document(const std::vector<RunResult>& runs) {
-  Json out = Json::object();
-  out["schema_version"] = k_report_schema_version;
-  out["tool"] = std::string("ttops ") + TTOPS_VERSION;
-  out["status"] = std::string(to_string(overall_status(runs)));
+// {"runs", "passed", "warned"…}: how many runs, and their steps by status.
+Json summary_of(const std::vector<const RunResult*>& runs) {
   int counts[6] = {0, 0, 0, 0, 0, 0};
   std::function<void(const std::vector<StepResult>&)> count = [&](const std::vector<StepResult>& steps) {
     for (const auto& step : steps) {
@@ -99,14 +99,49 @@ Json report_document(const std::vector<RunResult>& runs) {
       }
     }
   };
-  for (const auto& run : runs) count(run.steps);
-  out["summary"] = Json{{"runs", runs.size()},
-                        {"passed", counts[static_cast<int>(StepStatus::passed)]},
-                        {"warned", counts[static_cast<int>(StepStatus::warned)]},
-                        {"failed", counts[static_cast<int>(StepStatus::failed)]},
-                        {"skipped", counts[static_cast<int>(StepStatus::skipped)]},
-                        {"declined", counts[static_cast<int>(StepStatus::declined)]},
-                        {"interrupted", counts[static_cast<int>(StepStatus::interrupted)]}};
+  for (const RunResult* run : runs) count(run->steps);
+  return Json{{"runs", runs.size()},
+              {"passed", counts[static_cast<int>(StepStatus::passed)]},
+              {"warned", counts[static_cast<int>(StepStatus::warned)]},
+              {"failed", counts[static_cast<int>(StepStatus::failed)]},
+              {"skipped", counts[static_cast<int>(StepStatus::skipped)]},
+              {"declined", counts[static_cast<int>(StepStatus::declined)]},
+              {"interrupted", counts[static_cast<int>(StepStatus::interrupted)]}};
+}
+
+}  // namespace
+
+RunStatus overall_status(const std::vector<RunResult>& runs) {
+  std::vector<const RunResult*> all;
+  for (const auto& run : runs) all.push_back(&run);
+  return worst_status(all);
+}
+
+Json report_document(const std::vector<RunResult>& runs) {
+  Json out = Json::object();
+  out["schema_version"] = k_report_schema_version;
+  out["tool"] = std::string("ttops ") + TTOPS_VERSION;
+  out["status"] = std::string(to_string(overall_status(runs)));
+  std::vector<const RunResult*> all;
+  for (const auto& run : runs) all.push_back(&run);
+  out["summary"] = summary_of(all);
+  // Keyed by the contexts --context named: each one's verdict, counts and runs. The runs
+  // themselves stay in one list (each names its context), so v1 readers of `runs` still work.
+  Json contexts = Json::object();
+  for (const auto& run : runs) {
+    if (run.context.empty() || contexts.contains(run.context)) continue;
+    std::vector<const RunResult*> theirs;
+    Json run_ids = Json::array();
+    for (const auto& other : runs) {
+      if (other.context != run.context) continue;
+      theirs.push_back(&other);
+      run_ids.push_back(other.run_id);
+    }
+    contexts[run.context] = Json{{"status", std::string(to_string(worst_status(theirs)))},
+                                 {"summary", summary_of(theirs)},
+                                 {"run_ids", std::move(run_ids)}};
+  }
+  out["contexts"] = std::move(contexts);
   Json list = Json::array();
   for (const auto& run : runs) list.push_back(to_json(run));
   out["runs"] = std::move(list);

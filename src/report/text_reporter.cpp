@@ -7,9 +7,11 @@
 #include <map>
 #include <mutex>
 #include <ostream>
+#include <sstream>
 #include <thread>
 
 #include "ttops/expression.hpp"
+#include "report/context_table.hpp"
 #include "report/result_display.hpp"
 #include "ttops/reporter.hpp"
 #include "util/duration.hpp"
@@ -32,6 +34,7 @@ class TextReporter : public Reporter {
 
   void run_started(const RunStart& run) override {
     std::lock_guard lock(m_mutex);
+    m_streamed = true;
     m_out << m_palette.bold << run.service << "/" << run.runbook << m_palette.reset;
     if (!run.title.empty()) m_out << "  " << run.title;
     m_out << m_palette.dim << "  (env: " << run.environment << (run.dry_run ? ", dry run" : "") << ")"
@@ -100,6 +103,17 @@ class TextReporter : public Reporter {
                      changes_things(run.steps);
     if (resumable && !run.dry_run && !run.run_id.empty())
       m_out << m_palette.dim << "        continue from there: ttops resume " << run.run_id << m_palette.reset << "\n";
+    m_out.flush();
+  }
+
+  void report_finished(const std::vector<RunResult>& runs) override {
+    // --context a,b: the runs went side by side without a word; this is their report.
+    if (contexts_of(runs).size() < 2) return;
+    std::lock_guard lock(m_mutex);
+    std::ostringstream text;
+    if (m_streamed) text << "\n";  // after the runs it showed one by one (an operator was asked)
+    print_steps_by_context(text, runs, m_palette);
+    m_out << process_redactor().redact(text.str());
     m_out.flush();
   }
 
@@ -286,6 +300,7 @@ class TextReporter : public Reporter {
   std::thread m_ticker;
   bool m_stop = false;
   bool m_live_shown = false;
+  bool m_streamed = false;
 };
 
 }  // namespace
