@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from harness import SERVICES, TtopsTestCase, run_ttops
+from harness import RUNBOOKS, SERVICES, TtopsTestCase, run_ttops
 from installed import bin_dir, clean_env, install_tree, installed
 
 BASH_DRIVER = r"""
@@ -59,7 +59,8 @@ class BashCompletionTest(TtopsTestCase):
         self.assertEqual(self.complete("ttops", "runbook", "venue", "hi"), ["high-latency"])
         self.assertEqual(self.complete("ttops", "show", "venue/hi"), ["venue/high-latency"])
         self.assertEqual(sorted(self.complete("ttops", "check", "")), sorted(SERVICES))
-        self.assertIn("rollback-decision", self.complete("ttops", "plan", "minting", "rollback-"))
+        self.assertEqual(self.complete("ttops", "plan", "minting", "rollback-"),
+                         ["rollback-emergency", "rollback-quick", "rollback-with-db"])
         names = sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(self.prefix, "share/ttops/runbooks/venue")))
         self.assertEqual(sorted(self.complete("ttops", "runbook", "venue", "")), names)
         # A runbook fills both positionals: nothing more to offer, and no file names either.
@@ -104,7 +105,7 @@ class BashCompletionTest(TtopsTestCase):
         self.assertEqual(self.complete("kubectl-ttops", "runbook", "venue", "hi"), ["high-latency"])
 
     def test_cobra_protocol_for_kubectl(self):
-        result = run_ttops("__complete", "runbook", "ven")
+        result = run_ttops("__complete", "runbook", "ven", env={"TTOPS_RUNBOOKS": RUNBOOKS})
         self.assertExit(result, 0)
         self.assertEqual(result.stdout, "venue\n:4\n")
         result = run_ttops("__complete", "check", "--ju")
@@ -118,16 +119,19 @@ class BashCompletionTest(TtopsTestCase):
 
     @unittest.skipUnless(os.path.exists("/usr/share/bash-completion/bash_completion"),
                          "bash-completion is not installed (scripts/install-deps installs it)")
-    def test_bash_completion_finds_the_installed_script_on_its_own(self):
-        # bash-completion loads completions/<command> from beside the command's bin directory.
-        driver = ('source /usr/share/bash-completion/bash_completion; __load_completion ttops || exit 9; '
-                  'complete -p ttops; COMP_WORDS=(ttops runbook venue hi); COMP_CWORD=3; _ttops; '
+    def test_bash_completion_loads_the_installed_script_by_itself(self):
+        # bash-completion looks in <each $XDG_DATA_DIRS>/bash-completion/completions/<command>
+        # (/usr/share among them by default, where the .deb puts it).
+        driver = ('source /usr/share/bash-completion/bash_completion; '
+                  'for command in ttops kubectl-ttops; do __load_completion $command || exit 9; done; '
+                  'complete -p ttops kubectl-ttops; COMP_WORDS=(ttops runbook venue hi); COMP_CWORD=3; _ttops; '
                   'printf "%s\\n" "${COMPREPLY[@]}"')
         proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", driver], capture_output=True, text=True,
-                              timeout=60, env=clean_env({"XDG_DATA_DIRS": "/nonexistent"},
-                                                        path_first=bin_dir(self.prefix)))
+                              timeout=60, env=clean_env({"XDG_DATA_DIRS": installed(self.prefix, "share"),
+                                                         "HOME": self.files}, path_first=bin_dir(self.prefix)))
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        self.assertEqual(proc.stdout.splitlines(), ["complete -F _ttops ttops", "high-latency"])
+        self.assertEqual(proc.stdout.splitlines(),
+                         ["complete -F _ttops ttops", "complete -F _ttops kubectl-ttops", "high-latency"])
 
 
 class ZshTerminal:
