@@ -13,12 +13,13 @@ set(TTOPS_GENERATED_DIR ${CMAKE_CURRENT_BINARY_DIR}/generated)
 
 # Runs the built ttops with ARGN and keeps its standard output as OUTPUT (in TTOPS_GENERATED_DIR).
 function(ttops_generate output)
+  list(JOIN ARGN " " arguments)
   add_custom_command(
     OUTPUT ${TTOPS_GENERATED_DIR}/${output}
     COMMAND ${CMAKE_COMMAND} -DOUTPUT=${TTOPS_GENERATED_DIR}/${output}
             -P ${PROJECT_SOURCE_DIR}/cmake/TtopsRunToFile.cmake -- $<TARGET_FILE:ttops> ${ARGN}
     DEPENDS ttops ${PROJECT_SOURCE_DIR}/cmake/TtopsRunToFile.cmake
-    COMMENT "Writing ${output} (ttops ${ARGN})"
+    COMMENT "Writing ${output} (ttops ${arguments})"
     VERBATIM)
 endfunction()
 
