@@ -37,7 +37,7 @@ ValueKind value_kind(const CLI::Option& option) {
 
 bool is_hidden(const CLI::Option& option) { return option.get_group().empty(); }
 bool is_hidden(const CLI::App& command) { return command.get_group().empty(); }
-bool takes_value(const CLI::Option& option) { return option.get_type_size_max() > 0; }
+bool takes_value(const CLI::Option& option) { return option.get_items_expected_max() > 0; }  // flags expect 0
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 // The choices of an IsMember validator, from the type name `--help` prints (`TEXT:{a,b}`).

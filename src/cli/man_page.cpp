@@ -71,7 +71,7 @@ std::string option_label(const CLI::Option& option) {
   for (const auto& l : option.get_lnames()) names.push_back("\\fB" + dashes("--" + l) + "\\fR");
   std::string label = join(names, ", ");
   if (option.get_positional()) label = "\\fI" + roff(option.get_name(true)) + "\\fR";
-  if (option.get_type_size_max() > 0 && !option.get_type_name().empty()) {
+  if (option.get_items_expected_max() > 0 && !option.get_type_name().empty()) {
     label += " \\fI" + roff(option.get_type_name()) + "\\fR";
     if (option.get_items_expected_max() > 1) label += " ...";
   }

@@ -58,6 +58,7 @@ class BashCompletionTest(TtopsTestCase):
         self.assertEqual(self.complete("ttops", "runbook", "ven"), ["venue"])
         self.assertEqual(self.complete("ttops", "runbook", "venue", "hi"), ["high-latency"])
         self.assertEqual(self.complete("ttops", "show", "venue/hi"), ["venue/high-latency"])
+        self.assertEqual(self.complete("ttops", "runbook", "--dry-run", "-y", "venue", "hi"), ["high-latency"])
         self.assertEqual(sorted(self.complete("ttops", "check", "")), sorted(SERVICES))
         self.assertEqual(self.complete("ttops", "plan", "minting", "rollback-"),
                          ["rollback-emergency", "rollback-quick", "rollback-with-db"])
