@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import unittest
 import xml.etree.ElementTree as ElementTree
 from urllib.parse import parse_qs
@@ -156,6 +157,17 @@ class ManifestTest(TtopsTestCase):
                 volumes = {v["name"]: v for v in spec["volumes"]}
                 for mount in container["volumeMounts"]:
                     self.assertIn(mount["name"], volumes)
+                # KUBECONFIG (from the settings) names the file the settings' volume puts there.
+                kubeconfig = self.objects[("ConfigMap", "ttops", "ttops-settings")]["data"]["KUBECONFIG"]
+                mounted = [os.path.join(m["mountPath"], item["path"]) for m in container["volumeMounts"]
+                           for item in volumes[m["name"]].get("configMap", {}).get("items", [])
+                           if volumes[m["name"]]["configMap"]["name"] == "ttops-settings" and item["key"] == "kubeconfig"]
+                self.assertEqual(mounted, [kubeconfig])
+                # The writable places are the emptyDir; the root filesystem is read-only.
+                home = [m["mountPath"] for m in container["volumeMounts"] if "emptyDir" in volumes[m["name"]]]
+                self.assertEqual(home, ["/var/lib/ttops"])
+                junit = container["args"][container["args"].index("--junit") + 1]
+                self.assertEqual(os.path.dirname(junit), home[0], "ttops does not create the report's directory")
                 for source in container["envFrom"]:
                     if "configMapRef" in source:
                         self.assertIn(("ConfigMap", "ttops", source["configMapRef"]["name"]), self.objects)
@@ -221,14 +233,13 @@ class InClusterCommandsTest(TtopsTestCase):
 
     def run_container(self, kind, name):
         container = pod_spec(self.objects[(kind, "ttops", name)])["containers"][0]
-        mounts = {m["mountPath"]: os.path.join(self.tmp, name + m["mountPath"].replace("/", "_"))
-                  for m in container["volumeMounts"]}
+        # Each mounted volume is an existing, empty directory, as in the pod; nothing else is made.
+        mounts = {m["mountPath"]: tempfile.mkdtemp(dir=self.tmp) for m in container["volumeMounts"]}
         args = []
         for arg in container["args"]:
             for mount, local in mounts.items():
                 if arg.startswith(mount + "/"):
                     arg = local + arg[len(mount):]
-                    os.makedirs(os.path.dirname(arg), exist_ok=True)
             args.append(arg)
         env = self.env()
         proc = subprocess.run([TTOPS, *args], capture_output=True, text=True, timeout=180, env=env,
