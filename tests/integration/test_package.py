@@ -8,7 +8,6 @@ build's run of the suite installs the .deb)."""
 import fcntl
 import glob
 import os
-import re
 import shutil
 import subprocess
 import tempfile
