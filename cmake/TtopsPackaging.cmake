@@ -7,9 +7,10 @@ set(CPACK_PACKAGE_NAME ttops)
 set(CPACK_PACKAGE_VENDOR "ttops")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
 set(CPACK_PACKAGE_DESCRIPTION
-    "ttops loads YAML runbooks, checks them before anything runs, and runs their steps through native
-executors for HTTP, PostgreSQL, Redis and kubectl. It installs as a kubectl plugin (kubectl ttops),
-with a man page, bash and zsh completion, and its runbook library in /usr/share/ttops.")
+    "ttops loads YAML runbooks, checks them before anything runs, and runs their
+steps through native executors for HTTP, PostgreSQL, Redis and kubectl. It
+installs as a kubectl plugin (kubectl ttops), with a man page, bash and zsh
+completion, and its runbook library in /usr/share/ttops.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)  # the debug information stays in the build tree
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
