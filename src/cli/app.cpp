@@ -8,6 +8,8 @@
 
 #include "audit/audit_log.hpp"
 #include "cli/command.hpp"
+#include "cli/completion.hpp"
+#include "cli/man_page.hpp"
 #include "engine/scope.hpp"
 #include "report/report_json.hpp"
 #include "ttops/cancel.hpp"
@@ -48,6 +50,13 @@ std::vector<std::string> command_names() {
   std::vector<std::string> names;
   for (const auto& spec : command_table()) names.emplace_back(spec.name);
   return names;
+}
+
+// The name the binary was started under: kubectl's plugin discovery runs it as `kubectl-ttops`
+// (a link to ttops), and its plugin completion as `kubectl_complete-ttops`.
+std::string invoked_as(int argc, char** argv) {
+  if (argc < 1 || argv[0] == nullptr) return "ttops";
+  return std::filesystem::path(argv[0]).filename().string();
 }
 
 }  // namespace
@@ -194,7 +203,9 @@ int exit_code_for(const std::vector<RunResult>& runs, bool fail_on_warning) {
 }
 
 int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
-  CLI::App app{"ttops — executable, checked runbooks for the ticketing platform", "ttops"};
+  std::string invoked = invoked_as(argc, argv);
+  CLI::App app{"ttops — executable, checked runbooks for the ticketing platform",
+               invoked == "kubectl-ttops" ? "kubectl ttops" : "ttops"};
   app.set_version_flag("--version", std::string("ttops ") + TTOPS_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
@@ -228,6 +239,17 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     auto command = spec.create();
     command->define(*sub);
     commands.emplace_back(sub, std::move(command));
+  }
+
+  // Hidden entry points that read the app itself, so that completions and the man page say what
+  // --help says: `__complete WORDS… PARTIAL` (kubectl_complete-ttops is the same) and `__man`.
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  if (invoked == "kubectl_complete-ttops") return print_completions(app, args, out);
+  if (!args.empty() && args[0] == "__complete") return print_completions(app, {args.begin() + 1, args.end()}, out);
+  if (!args.empty() && args[0] == "__man") {
+    out << man_page(app);
+    return exit_code::ok;
   }
 
   try {

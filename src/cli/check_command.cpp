@@ -51,7 +51,8 @@ class CheckCommand : public Command {
     RunSession session(context, m_flags);
     if (!session.open()) return exit_code::usage;
     auto known = session.library().services();
-    if (m_services.empty() || m_all) m_services = known;
+    bool every_service = m_services.empty() || m_all;
+    if (every_service) m_services = known;
     std::vector<PreparedRun> prepared;
     for (const auto& service : m_services) {
       if (std::find(known.begin(), known.end(), service) == known.end()) {
@@ -61,12 +62,21 @@ class CheckCommand : public Command {
       auto names = session.library().runbook_names(service);
       std::string name = std::find(names.begin(), names.end(), "smoke") != names.end() ? "smoke" : "health";
       if (std::find(names.begin(), names.end(), name) == names.end()) {
+        // Checking everything means every service that can be checked; one named on purpose must be.
+        if (every_service) {
+          context.err() << "note: service '" << service << "' has no smoke or health runbook; not checked\n";
+          continue;
+        }
         context.error("service '" + service + "' has no smoke or health runbook to check");
         return exit_code::usage;
       }
       auto run = session.prepare(service, name, {});
       if (!run) return exit_code::usage;
       for (auto& one : session.for_each_context(std::move(*run))) prepared.push_back(std::move(one));
+    }
+    if (prepared.empty()) {
+      context.error("no service has a smoke or health runbook to check");
+      return exit_code::usage;
     }
     std::vector<const PreparedRun*> pointers;
     for (const auto& run : prepared) pointers.push_back(&run);

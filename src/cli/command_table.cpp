@@ -13,6 +13,7 @@ std::unique_ptr<Command> make_resume_command();
 std::unique_ptr<Command> make_audit_command();
 std::unique_ptr<Command> make_docs_command();
 std::unique_ptr<Command> make_rollback_command();
+std::unique_ptr<Command> make_completion_command();
 
 const std::vector<CommandSpec>& command_table() {
   static const std::vector<CommandSpec> table = {
@@ -26,6 +27,7 @@ const std::vector<CommandSpec>& command_table() {
       {"audit", "Show the audit trail of mutations, or verify its hash chain", &make_audit_command},
       {"docs", "Generate the runbook library's documentation pages from the YAML", &make_docs_command},
       {"rollback", "Roll a service back: decision tree, undo, verification (docs/rollbacks.md)", &make_rollback_command},
+      {"completion", "Print the bash or zsh completion script: source <(ttops completion bash)", &make_completion_command},
   };
   return table;
 }

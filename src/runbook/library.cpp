@@ -4,11 +4,18 @@
 #include <cstdlib>
 
 #include "runbook/validator.hpp"
+#include "util/executable_path.hpp"
 #include "util/suggest.hpp"
 #include "util/text.hpp"
 
 #ifndef TTOPS_DATA_DIR
 #define TTOPS_DATA_DIR "/usr/share/ttops"
+#endif
+#ifndef TTOPS_INSTALL_BINDIR
+#define TTOPS_INSTALL_BINDIR "bin"
+#endif
+#ifndef TTOPS_INSTALL_DATADIR
+#define TTOPS_INSTALL_DATADIR "share/ttops"
 #endif
 
 namespace ttops {
@@ -149,6 +156,12 @@ fs::path find_library(const std::string& flag) {
   if (!flag.empty()) return flag;
   if (const char* env = std::getenv("TTOPS_RUNBOOKS"); env != nullptr && *env != '\0') return env;
   if (fs::is_directory("runbooks", ec)) return "runbooks";
+  // An installed binary reads the library installed with it (<prefix>/share/ttops/runbooks), so a
+  // .deb in /usr and `cmake --install --prefix ~/.local` both work whatever prefix was compiled in.
+  if (fs::path prefix = installation_prefix(TTOPS_INSTALL_BINDIR); !prefix.empty()) {
+    fs::path beside = prefix / TTOPS_INSTALL_DATADIR / "runbooks";
+    if (fs::is_directory(beside, ec)) return beside;
+  }
   fs::path installed = fs::path(TTOPS_DATA_DIR) / "runbooks";
   if (fs::is_directory(installed, ec)) return installed;
   return {};

@@ -49,7 +49,8 @@ class Library : public ProcedureResolver {
 };
 
 /// Where the runbook library is: --runbooks DIR, else $TTOPS_RUNBOOKS, else ./runbooks, else the
-/// installed data directory. Empty when none exists.
+/// library installed beside the binary (<prefix>/share/ttops/runbooks, prefix found from the
+/// binary's own path), else the data directory compiled in. Empty when none exists.
 std::filesystem::path find_library(const std::string& flag);
 
 /// The config: --config FILE, else $TTOPS_CONFIG, else <library>/ttops.yaml. Empty when none.

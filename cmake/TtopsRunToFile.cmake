@@ -1,0 +1,22 @@
+# cmake -DOUTPUT=FILE -P TtopsRunToFile.cmake -- PROGRAM [ARGS...]
+# Runs PROGRAM and writes its standard output to FILE; fails the build when PROGRAM fails, and
+# leaves no half-written FILE behind.
+set(command "")
+set(after_separator FALSE)
+math(EXPR last "${CMAKE_ARGC} - 1")
+foreach(i RANGE ${last})
+  if(after_separator)
+    list(APPEND command "${CMAKE_ARGV${i}}")
+  elseif("${CMAKE_ARGV${i}}" STREQUAL "--")
+    set(after_separator TRUE)
+  endif()
+endforeach()
+if(NOT command OR NOT OUTPUT)
+  message(FATAL_ERROR "usage: cmake -DOUTPUT=FILE -P TtopsRunToFile.cmake -- PROGRAM [ARGS...]")
+endif()
+execute_process(COMMAND ${command} OUTPUT_FILE "${OUTPUT}.tmp" RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+  file(REMOVE "${OUTPUT}.tmp")
+  message(FATAL_ERROR "${command} failed (${result})")
+endif()
+file(RENAME "${OUTPUT}.tmp" "${OUTPUT}")
