@@ -83,7 +83,7 @@ class BashCompletionTest(TtopsTestCase):
         self.assertIn("-y", self.complete("ttops", "runbook", "-"))
 
     def test_flag_values(self):
-        self.assertEqual(sorted(self.complete("ttops", "-o", "")), sorted(["text", "json", "junit", "markdown"]))
+        self.assertEqual(sorted(self.complete("ttops", "-o", "")), sorted(["text", "json", "junit", "markdown", "prometheus"]))
         self.assertEqual(sorted(self.complete("ttops", "show", "venue", "health", "--format", "")), ["dot", "mermaid", "page"])
         self.assertEqual(self.complete("ttops", "--env", "pro"), ["production"])
         self.assertEqual(self.complete("ttops", "completion", ""), ["bash", "zsh"])

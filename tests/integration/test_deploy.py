@@ -265,9 +265,11 @@ class InClusterCommandsTest(TtopsTestCase):
         args, proc = self.run_container("Job", "ttops-smoke-check")
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertRegex(proc.stdout, r"venue\s+health\s+PASS")
-        # --all checks every service that has a smoke or health runbook and names the others.
-        self.assertIn("note: service 'minting' has no smoke or health runbook; not checked", proc.stderr)
-        self.assertJUnit(args[args.index("--junit") + 1], 3)
+        # --all checks every service: each has a health runbook.
+        for service in ("event", "minting", "monitoring", "ticket"):
+            self.assertRegex(proc.stdout, rf"{service}\s+health\s+PASS")
+        self.assertNotIn("not checked", proc.stderr)
+        self.assertJUnit(args[args.index("--junit") + 1], 5)
         self.assertReadOnlyRbacSuffices()
 
     def test_morning_checklist_cronjob(self):
