@@ -24,6 +24,7 @@
 #include "ttops/executor.hpp"
 #include "ttops/expression.hpp"
 #include "util/duration.hpp"
+#include "util/json_depth.hpp"
 #include "util/redact.hpp"
 #include "util/text.hpp"
 
@@ -37,9 +38,11 @@ using std::chrono::milliseconds;
 constexpr long long k_default_max_rows = 1000;
 constexpr milliseconds k_default_connect_timeout{5000};
 // At the deadline the server's own statement_timeout normally ends the query. ttops sends a cancel
-// request itself only after this grace, and cuts the connection if even that goes unanswered.
-constexpr milliseconds k_cancel_grace{250};
-constexpr milliseconds k_cut_grace{1500};
+// request itself only after this grace, and cuts the connection if even that goes unanswered: both
+// together stay under a second, so a server that stops answering mid-query (a network partition)
+// holds no step longer than its timeout plus one second.
+constexpr milliseconds k_cancel_grace{150};
+constexpr milliseconds k_cut_grace{600};
 constexpr std::size_t k_max_notices = 20;
 
 // PostgreSQL type OIDs (pg_type.dat) whose values become JSON numbers, booleans or documents.
@@ -376,6 +379,7 @@ Json field_value(std::string_view text, unsigned type) {
     }
     case k_oid_json:
     case k_oid_jsonb: {
+      if (!json_nesting_within(text)) return Json(to_valid_utf8(text));  // kept as text, see json.hpp
       Json parsed = Json::parse(to_valid_utf8(text), nullptr, false);
       return parsed.is_discarded() ? Json(to_valid_utf8(text)) : parsed;
     }
