@@ -49,16 +49,16 @@ void setup_logging(int verbosity) {
 // Global values that CLI11 cannot check by their type, refused before anything runs.
 std::string global_value_problem(const GlobalOptions& options, const CLI::App& app) {
   auto printable = [](const std::string& text) {
-    return !text.empty() && std::none_of(text.begin(), text.end(), [](char c) {
-      return std::iscntrl(static_cast<unsigned char>(c)) != 0;
-    });
+    return !text.empty() && std::none_of(text.begin(), text.end(),
+                                         [](char c) { return std::iscntrl(static_cast<unsigned char>(c)) != 0; });
   };
   if (app.count("--context") > 0 && !printable(options.kube_context))
     return "--context needs the name of a kubeconfig context, not '" + one_line(options.kube_context, 80) + "'";
   if (app.count("--namespace") > 0) {
     const std::string& name = options.kube_namespace;
     bool label = !name.empty() && name.size() <= 63 && name.front() != '-' && name.back() != '-' &&
-                 std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+                 std::all_of(name.begin(), name.end(),
+                             [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
     if (!label)
       return "--namespace '" + one_line(name, 80) +
              "' is not a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)";

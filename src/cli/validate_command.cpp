@@ -62,7 +62,8 @@ class ValidateCommand : public Command {
           validate_file(path, context, diagnostics, runbooks, configs);
         } else {
           // exists() says nothing for a missing file; for a link loop or a denied directory it says why.
-          diagnostics.error(SourceLocation{text, 0, 0}, ec ? to_lower(ec.message()) : std::string("no such file or directory"));
+          diagnostics.error(SourceLocation{text, 0, 0},
+                            ec ? to_lower(ec.message()) : std::string("no such file or directory"));
         }
       }
     }

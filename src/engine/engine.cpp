@@ -991,9 +991,10 @@ struct Engine::Impl {
     int limit = step.max_concurrency > 0 ? step.max_concurrency : settings.options.max_concurrency;
     std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, limit)), children.size());
     if (std::size_t room = steps_the_open_file_limit_allows(); workers > room) {
-      spdlog::info("parallel group '{}': {} steps at a time instead of {}: the open-file limit (ulimit -n) leaves "
-                   "room for no more",
-                   step.id, room, workers);
+      spdlog::info(
+          "parallel group '{}': {} steps at a time instead of {}: the open-file limit (ulimit -n) leaves "
+          "room for no more",
+          step.id, room, workers);
       workers = room;
     }
     std::atomic<std::size_t> next{0};

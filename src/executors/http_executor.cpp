@@ -131,7 +131,8 @@ std::string describe_error(CURLcode code, const char* detail, const std::string&
       return "TLS error with " + where + ": " + extra;
     case CURLE_UNSUPPORTED_PROTOCOL:
       // libcurl's word for an answer that is not HTTP at all (no status line).
-      if (extra.find("HTTP/0.9") != std::string::npos) return "malformed response from " + where + ": not HTTP (" + extra + ")";
+      if (extra.find("HTTP/0.9") != std::string::npos)
+        return "malformed response from " + where + ": not HTTP (" + extra + ")";
       return "bad URL '" + url + "': " + extra;
     case CURLE_URL_MALFORMAT:
       return "bad URL '" + url + "': " + extra;
@@ -314,11 +315,13 @@ class HttpSession : public ExecutorSession {
       if (transfer.cancelled || context.cancelled()) return ActionOutcome::failure("interrupted");
       // libcurl says "Connection timed out after …" when the time ran out before a connection.
       std::string_view detail(error_buffer);
-      bool connected = detail.rfind("Connection timed out", 0) != 0 && detail.find("Failed to connect") == std::string_view::npos;
+      bool connected =
+          detail.rfind("Connection timed out", 0) != 0 && detail.find("Failed to connect") == std::string_view::npos;
       // Messages name the step's timeout ("1s"), not the few milliseconds fewer left when curl started.
       auto shown_timeout = context.budget.count() > 0 ? context.budget : timeout;
-      return ActionOutcome::failure(describe_error(code, error_buffer, url, transfer, seconds, shown_timeout, connected),
-                                    code == CURLE_OPERATION_TIMEDOUT);
+      return ActionOutcome::failure(
+          describe_error(code, error_buffer, url, transfer, seconds, shown_timeout, connected),
+          code == CURLE_OPERATION_TIMEDOUT);
     }
 
     long status = 0;
@@ -346,8 +349,8 @@ class HttpSession : public ExecutorSession {
     bool looks_json = !trimmed.empty() && (trimmed.front() == '{' || trimmed.front() == '[');
     if ((content_type.find("json") != std::string::npos || looks_json) && !json_nesting_within(transfer.body)) {
       data["json"] = nullptr;
-      data["json_error"] = "response body nests deeper than " + std::to_string(k_max_json_depth) +
-                           " levels; not parsed as JSON";
+      data["json_error"] =
+          "response body nests deeper than " + std::to_string(k_max_json_depth) + " levels; not parsed as JSON";
     } else if (content_type.find("json") != std::string::npos || looks_json) {
       try {
         data["json"] = Json::parse(transfer.body);

@@ -5,9 +5,9 @@
 // for the run and used by one step at a time; one that failed or was closed is dropped.
 #include <hiredis/hiredis.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -259,8 +259,9 @@ ReplyHandle send(RedisLink& link, const std::vector<std::string>& args, const St
   for (int written = 0; written == 0;) {
     if (redisBufferWrite(redis, &written) != REDIS_OK)
       return fail("Redis connection failed: " + std::string(redis->errstr) + " (" + link.where + ")");
-    if (written == 0)
-      if (auto readiness = wait_for(redis->fd, POLLOUT, context); readiness != Readiness::ready) return unanswered(readiness);
+    if (written != 0) break;
+    if (auto readiness = wait_for(redis->fd, POLLOUT, context); readiness != Readiness::ready)
+      return unanswered(readiness);
   }
   std::size_t received = 0;
   std::vector<char> buffer(64 * 1024);
@@ -275,7 +276,8 @@ ReplyHandle send(RedisLink& link, const std::vector<std::string>& args, const St
     if (received > link.max_reply)
       return fail("reply larger than " + std::to_string(link.max_reply / 1024) + " KiB (max_reply); stopped reading (" +
                   link.where + ")");
-    if (auto readiness = wait_for(redis->fd, POLLIN, context); readiness != Readiness::ready) return unanswered(readiness);
+    if (auto readiness = wait_for(redis->fd, POLLIN, context); readiness != Readiness::ready)
+      return unanswered(readiness);
     ssize_t n = ::read(redis->fd, buffer.data(), buffer.size());
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
     if (n < 0) return fail("Redis connection failed: " + std::string(std::strerror(errno)) + " (" + link.where + ")");
@@ -315,7 +317,8 @@ std::optional<milliseconds> duration_field(const Json& action, const char* name)
 }
 
 std::size_t max_reply_of(const Json& action) {
-  if (action.contains("max_reply") && action["max_reply"].is_number_integer() && action["max_reply"].get<long long>() > 0)
+  if (action.contains("max_reply") && action["max_reply"].is_number_integer() &&
+      action["max_reply"].get<long long>() > 0)
     return action["max_reply"].get<std::size_t>();
   return k_default_max_reply;
 }

@@ -40,8 +40,8 @@ void check_duplicate_keys(const YAML::Node& node, Diagnostics& diagnostics) {
       if (it->first.IsScalar()) {
         auto [first, fresh] = seen.emplace(it->first.Scalar(), it->first.Mark());
         if (!fresh)
-          diagnostics.error(it->first, "duplicate key '" + one_line(it->first.Scalar(), 80) + "' (first given at line " +
-                                           std::to_string(first->second.line + 1) + ")");
+          diagnostics.error(it->first, "duplicate key '" + one_line(it->first.Scalar(), 80) +
+                                           "' (first given at line " + std::to_string(first->second.line + 1) + ")");
       }
       check_duplicate_keys(it->second, diagnostics);
     }
@@ -71,8 +71,8 @@ std::optional<YAML::Node> load_document(std::string_view text, Diagnostics& diag
   try {
     documents = YAML::LoadAll(std::string(text));
   } catch (const YAML::DeepRecursion& error) {
-    diagnostics.error(position_of(error.mark, file), "YAML: nested too deeply (more than " +
-                                                         std::to_string(error.depth() - 1) + " levels)");
+    diagnostics.error(position_of(error.mark, file),
+                      "YAML: nested too deeply (more than " + std::to_string(error.depth() - 1) + " levels)");
     return std::nullopt;
   } catch (const YAML::Exception& error) {
     diagnostics.error(position_of(error.mark, file), "YAML: " + error.msg);

@@ -292,8 +292,9 @@ steps:
 
 TEST_CASE("what yaml-cpp would let through is a located problem", "[loader]") {
   // A key given twice: yaml-cpp keeps one of them without a word.
-  auto list = problems("title: x\nsteps:\n  - id: a\n    http: http://x/health\n    expect: [status == 200]\n"
-                       "    expect: [status == 500]\n");
+  auto list = problems(
+      "title: x\nsteps:\n  - id: a\n    http: http://x/health\n    expect: [status == 200]\n"
+      "    expect: [status == 500]\n");
   REQUIRE(list.size() == 1);
   CHECK(list[0] == "6:5: duplicate key 'expect' (first given at line 5)");
   // A second document: yaml-cpp reads the first only.
