@@ -709,8 +709,15 @@ std::optional<std::string> connection_of(const Json& action, const StepContext* 
   return std::nullopt;
 }
 
+// The step's SQL, or "" when there is none: the loader reports a missing or null query, but asks
+// for the effect of the action before (json's value() would throw on a null).
+std::string query_of(const Json& action) {
+  if (!action.is_object() || !action.contains("query") || !action["query"].is_string()) return "";
+  return action["query"].get<std::string>();
+}
+
 bool plan_query(const Json& action, QueryPlan& plan, std::string& error) {
-  std::string query = action.value("query", "");
+  std::string query = query_of(action);
   sql::Script script = sql::parse(query);
   if (script.statements.empty()) {
     error = "the query holds no SQL statement";
@@ -919,7 +926,7 @@ class PostgresExecutor : public Executor {
   }
 
   Effect effect(const Json& action) const override {
-    std::string query = action.value("query", "");
+    std::string query = query_of(action);
     if (Template::has_holes(query)) {
       // check() refuses templates in SQL. Until then: a hole inside a quoted literal leaves the
       // statement what it is; anywhere else it could make it anything.
@@ -935,7 +942,7 @@ class PostgresExecutor : public Executor {
     std::string error;
     auto conninfo = connection_of(action, &context, error);
     std::string out = "psql " + (conninfo ? display_connection(*conninfo) : std::string("(target.database_url)")) + ": " +
-                      one_line(squash_whitespace(action.value("query", "")), 300);
+                      one_line(squash_whitespace(query_of(action)), 300);
     if (action.contains("params") && action["params"].is_array() && !action["params"].empty()) {
       std::vector<std::string> shown;
       const Json& params = action["params"];

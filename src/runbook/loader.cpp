@@ -257,6 +257,7 @@ class RunbookLoader {
       std::string_view shorthand = executor->shorthand_field();
       if (shorthand.empty() || node.IsNull()) {
         m_diag.error(node, what + " needs a map of settings");
+        step.action = Json::object();  // executors are still asked for its effect
         return;
       }
       // `http: URL` is `http: {url: URL}`; `kubectl: [get, pods]` is `kubectl: {args: [...]}`.
@@ -276,6 +277,14 @@ class RunbookLoader {
     }
     executor->check(action, m_diag);  // the shorthand too: `kubectl: [get, pods]` is checked like its map
     step.action = to_json(action);
+    // A string field holds the text as written: `instructions: 5` is "5", not a number that an
+    // executor reading a string would throw on.
+    for (const auto& field : executor->fields()) {
+      YAML::Node value = entries[field.name];
+      if (field.type == FieldType::string && value && value.IsScalar() && step.action.is_object() &&
+          step.action.contains(field.name) && !step.action[field.name].is_string())
+        step.action[field.name] = value.Scalar();
+    }
     check_templates_in(action, false);
   }
 

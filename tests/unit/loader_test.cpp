@@ -319,3 +319,11 @@ TEST_CASE("a missing key inside a map is a problem, not an exception", "[loader]
   CHECK(has(problems("title: x\nsteps:\n  - id: a\n    http: http://x\n    capture: {rate: {secret: true}}\n"),
             "capture 'rate' has no 'value'"));
 }
+
+TEST_CASE("null and number values of string fields never reach an executor as such", "[loader]") {
+  // Found by fuzz_loader: the postgres executor threw on a null query while classifying the step.
+  CHECK(has(problems("title: x\nsteps:\n  - id: a\n    postgres: {query: }\n"), "'query' of postgres step 'a' must be a string"));
+  CHECK(has(problems("title: x\nsteps:\n  - id: a\n    postgres:\n"), "postgres step 'a' needs a map of settings"));
+  auto runbook = ttops::testing::load_ok("title: x\nsteps:\n  - id: a\n    manual: {instructions: 5}\n");
+  CHECK(runbook->steps[0].action["instructions"] == "5");
+}
