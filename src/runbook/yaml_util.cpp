@@ -50,6 +50,29 @@ void check_duplicate_keys(const YAML::Node& node, Diagnostics& diagnostics) {
   }
 }
 
+// The line (from 1) where a second document starts: a '---' (or '...') marker at the start of a
+// line after content, with more content after it. Such a marker ends a document anywhere, even in
+// a block scalar, so no parsing is needed. nullopt for one document.
+std::optional<int> second_document_line(std::string_view text) {
+  bool content = false;
+  std::optional<int> marker;
+  int line = 0;
+  for (std::size_t start = 0; start < text.size();) {
+    ++line;
+    auto end = text.find('\n', start);
+    std::string_view row = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    start = end == std::string_view::npos ? text.size() : end + 1;
+    bool is_marker = (row.rfind("---", 0) == 0 || row.rfind("...", 0) == 0) &&
+                     (row.size() == 3 || row[3] == ' ' || row[3] == '\t' || row[3] == '\r');
+    std::string_view rest = trim(is_marker ? row.substr(3) : row);
+    bool has_content = !rest.empty() && rest.front() != '#' && (is_marker || rest.front() != '%');
+    if (is_marker && content && !marker) marker = line;
+    if (has_content && marker && (line != *marker || row.front() == '-')) return marker;
+    content = content || has_content;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<YAML::Node> load_document(std::string_view text, Diagnostics& diagnostics) {
@@ -67,23 +90,23 @@ std::optional<YAML::Node> load_document(std::string_view text, Diagnostics& diag
                       std::string("not valid UTF-8 (byte ") + hex + "): save the file as UTF-8");
     return std::nullopt;
   }
-  std::vector<YAML::Node> documents;
+  // A second document is found in the text, not with YAML::LoadAll: on some malformed input
+  // yaml-cpp 0.7's LoadAll never stops making empty documents (found by fuzz_loader).
+  if (auto second = second_document_line(text)) {
+    diagnostics.error(SourceLocation{file, *second, 1}, "a second YAML document (after '---'): the file must hold one");
+    return std::nullopt;
+  }
+  YAML::Node root;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    root = YAML::Load(std::string(text));
   } catch (const YAML::DeepRecursion& error) {
-    diagnostics.error(position_of(error.mark, file),
-                      "YAML: nested too deeply (more than " + std::to_string(error.depth() - 1) + " levels)");
+    diagnostics.error(position_of(error.mark, file), "YAML: nested too deeply (more than " +
+                                                         std::to_string(error.depth() - 1) + " levels)");
     return std::nullopt;
   } catch (const YAML::Exception& error) {
     diagnostics.error(position_of(error.mark, file), "YAML: " + error.msg);
     return std::nullopt;
   }
-  for (std::size_t i = 1; i < documents.size(); ++i) {
-    if (documents[i].IsNull()) continue;  // a closing '---' with nothing after it
-    diagnostics.error(documents[i], "a second YAML document (after '---'): the file must hold one");
-    return std::nullopt;
-  }
-  YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
   std::size_t before = diagnostics.size();
   check_duplicate_keys(root, diagnostics);
   if (diagnostics.size() != before) return std::nullopt;

@@ -300,8 +300,10 @@ TEST_CASE("what yaml-cpp would let through is a located problem", "[loader]") {
   // A second document: yaml-cpp reads the first only.
   list = problems("title: x\nsteps:\n  - id: a\n    http: http://x/health\n---\ntitle: y\n");
   REQUIRE(list.size() == 1);
-  CHECK(list[0].rfind("6:1: a second YAML document", 0) == 0);
+  CHECK(list[0].rfind("5:1: a second YAML document", 0) == 0);
   CHECK(problems("title: x\nsteps:\n  - id: a\n    http: http://x/health\n---\n").empty());
+  CHECK(problems("%YAML 1.2\n---\ntitle: x\nsteps:\n  - id: a\n    http: http://x/health\n...\n# end\n").empty());
+  CHECK(problems("title: x\nsteps:\n  - id: a\n    http: |\n      http://x/health\n--- a: b\n").at(0).rfind("6:1:", 0) == 0);
   // Bytes that are not UTF-8, with where the first one is.
   list = problems("title: caf\xe9\nsteps:\n  - id: a\n    http: http://x/health\n");
   REQUIRE(list.size() == 1);
