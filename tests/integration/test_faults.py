@@ -110,6 +110,28 @@ class FaultMatrixTest(TtopsTestCase):
         self.servers.append(server)
         return server
 
+    def accept_log(self):
+        return os.path.join(self.tmp, f"accepts-{time.monotonic_ns()}")
+
+    @staticmethod
+    def accepted(server):
+        path = server.options["accept-log"]
+        return os.path.exists(path) and os.path.getsize(path) > 0
+
+    @staticmethod
+    def once(condition, action, settle=0.0, timeout=10):
+        """A fault in the middle of the run: `action` once `condition` holds (the step is waiting on
+        the server) and `settle` seconds more, not after a guessed delay."""
+        def during(process):
+            deadline = time.monotonic() + timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                if condition():
+                    time.sleep(settle)
+                    action()
+                    return
+                time.sleep(0.01)
+        return during
+
     def black_hole(self):
         port, held = listening_black_hole()
         self.addCleanup(lambda: [s.close() for s in held])
@@ -197,10 +219,10 @@ class FaultMatrixTest(TtopsTestCase):
                   r"response body nests deeper than 256 levels; not parsed as JSON")
         self.cell("http", "credentials", url(self.fault_server("http", "unauthorized").port),
                   r"status = 401")
-        server = self.fault_server("http", "slow", delay=30)
+        server = self.fault_server("http", "slow", delay=30, **{"accept-log": self.accept_log()})
         self.cell("http", "killed", url(server.port),
                   r"^server closed the connection without a response \(127\.0\.0\.1:\d+\)$",
-                  during=lambda process: (time.sleep(0.3), server.kill()))
+                  during=self.once(lambda: self.accepted(server), server.kill, settle=0.2))
         self.cell("http", "dns", "http: http://venue-service.invalid/health",
                   r"^cannot resolve host \(venue-service\.invalid\)")
 
@@ -239,7 +261,9 @@ class FaultMatrixTest(TtopsTestCase):
         try:
             self.cell("postgres", "killed", query("SELECT pg_sleep(5)", self.pg.url),
                       r"^server closed the connection unexpectedly \(127\.0\.0\.1:\d+\)$",
-                      during=lambda process: (time.sleep(0.4), self.pg.kill()))
+                      during=self.once(lambda: self.pg.scalar(
+                          "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' "
+                          "AND pid <> pg_backend_pid()") != "0", self.pg.kill))
         finally:
             self.pg.ensure_running()
         self.cell("postgres", "dns", query("SELECT 1", "postgresql://ttops:pw@db.invalid:5432/tickettoken"),
@@ -279,7 +303,7 @@ class FaultMatrixTest(TtopsTestCase):
         try:
             self.cell("redis", "killed", command("[BLPOP, faults:empty, '5']", self.redis.url),
                       r"^Redis closed the connection \(127\.0\.0\.1:\d+\)$", args=["--yes"], confirm=True,
-                      during=lambda process: (time.sleep(0.4), self.redis.kill()))
+                      during=self.once(lambda: "cmd=blpop" in self.redis.command("CLIENT", "LIST"), self.redis.kill))
         finally:
             self.redis.ensure_running()
         self.cell("redis", "dns", command("[PING]", "redis://cache.invalid:6379/0"),
@@ -314,9 +338,9 @@ class FaultMatrixTest(TtopsTestCase):
                   env=at(self.fault_server("http", "deep").port))
         self.cell("kubectl", "credentials", get, r"^kubectl failed: You must be logged in to the server",
                   timeout=2.0, env=at(self.fault_server("http", "unauthorized").port))
-        server = self.fault_server("http", "slow", delay=30)
+        server = self.fault_server("http", "slow", delay=30, **{"accept-log": self.accept_log()})
         self.cell("kubectl", "killed", get, r"^kubectl failed: .*(EOF|connection reset|refused)", timeout=2.0,
-                  env=at(server.port), during=lambda process: (time.sleep(0.5), server.kill()))
+                  env=at(server.port), during=self.once(lambda: self.accepted(server), server.kill, settle=0.2))
         self.cell("kubectl", "dns", get, r"^kubectl failed: .*kube\.invalid.*no such host", timeout=2.0,
                   env=self.kubeconfig("https://kube.invalid:6443"))
 
