@@ -147,22 +147,6 @@ class FaultServer:
         self.kill()
 
 
-def processes_in_group(pgid):
-    """Pids of live (not zombie) processes whose process group is `pgid`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append(int(entry))
-    return found
-
-
 def processes_in_session(sid):
     """Pids of live processes whose session is `sid`: what ttops (started with a session of its
     own) and everything it started still run, whatever process group they moved to."""

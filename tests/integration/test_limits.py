@@ -2,7 +2,6 @@
 (RLIMIT_NOFILE, `ulimit -n`) runs fewer steps at a time instead of failing them with "too many open
 files", and says so at -v."""
 import http.server
-import os
 import re
 import resource
 import threading
