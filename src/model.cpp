@@ -53,7 +53,14 @@ void Diagnostics::print(std::ostream& out) const {
   std::stable_sort(sorted.begin(), sorted.end(), [](const Diagnostic& a, const Diagnostic& b) {
     return std::tie(a.where.file, a.where.line, a.where.column) < std::tie(b.where.file, b.where.line, b.where.column);
   });
-  for (const auto& item : sorted) out << item.where.to_string() << ": " << item.message << '\n';
+  for (const auto& item : sorted) {
+    // A problem of no file (an unknown service or parameter) reads like every other usage error.
+    if (item.where.file.empty()) {
+      out << "error: " << item.message << '\n';
+    } else {
+      out << item.where.to_string() << ": " << item.message << '\n';
+    }
+  }
 }
 
 std::string_view to_string(Effect effect) {

@@ -1,8 +1,10 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -44,6 +46,31 @@ void setup_logging(int verbosity) {
   logger->set_pattern(verbosity >= 2 ? "%H:%M:%S.%e %l: %v" : "%l: %v");
   logger->set_level(verbosity >= 2 ? spdlog::level::debug : verbosity == 1 ? spdlog::level::info : spdlog::level::warn);
   spdlog::set_default_logger(logger);
+}
+
+// Global values that CLI11 cannot check by their type, refused before anything runs.
+std::string global_value_problem(const GlobalOptions& options, const CLI::App& app) {
+  auto printable = [](const std::string& text) {
+    return !text.empty() && std::none_of(text.begin(), text.end(),
+                                         [](char c) { return std::iscntrl(static_cast<unsigned char>(c)) != 0; });
+  };
+  if (app.count("--context") > 0 && !printable(options.kube_context))
+    return "--context needs the name of a kubeconfig context, not '" + one_line(options.kube_context, 80) + "'";
+  if (app.count("--namespace") > 0) {
+    const std::string& name = options.kube_namespace;
+    bool label = !name.empty() && name.size() <= 63 && name.front() != '-' && name.back() != '-' &&
+                 std::all_of(name.begin(), name.end(),
+                             [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+    if (!label)
+      return "--namespace '" + one_line(name, 80) +
+             "' is not a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)";
+  }
+  if (app.count("--cacert") > 0) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(options.ca_file, ec))
+      return "--cacert '" + options.ca_file + "' is not a file";
+  }
+  return "";
 }
 
 std::vector<std::string> command_names() {
@@ -284,6 +311,12 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   setup_logging(options.verbosity);
   CommandContext context(options, out, err);
+  if (std::string problem = global_value_problem(options, app); !problem.empty()) {
+    context.error(problem);
+    return exit_code::usage;
+  }
+  // An environment named on the command line must exist, whether the command reads it or not.
+  if (app.count("--env") > 0 && context.environment() == nullptr) return exit_code::usage;
   if (options.reveal_secrets) {
     // Revealing is a deliberate act: it is audited before anything is shown.
     AuditLog audit(options.audit_log.empty() ? AuditLog::default_path() : std::filesystem::path(options.audit_log));

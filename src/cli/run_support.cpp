@@ -328,7 +328,9 @@ int run_runbook(CommandContext& context, const std::string& service, const std::
   }
   std::vector<std::pair<std::string, std::string>> values = overrides;
   for (const auto& [key, value] : sets) {
-    bool taken = std::any_of(overrides.begin(), overrides.end(), [&](const auto& given) { return given.first == key; });
+    // An init-capture: clang 14 (the fuzz build) cannot capture a structured binding.
+    bool taken = std::any_of(overrides.begin(), overrides.end(),
+                             [&name = key](const auto& given) { return given.first == name; });
     if (taken) {
       context.error("--set " + key + " repeats a value a flag of this command already sets; give it once");
       return exit_code::usage;

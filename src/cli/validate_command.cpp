@@ -6,6 +6,7 @@
 #include "cli/command.hpp"
 #include "runbook/library_cache.hpp"
 #include "runbook/validator.hpp"
+#include "util/text.hpp"
 
 namespace ttops {
 
@@ -60,7 +61,9 @@ class ValidateCommand : public Command {
         } else if (fs::exists(path, ec)) {
           validate_file(path, context, diagnostics, runbooks, configs);
         } else {
-          diagnostics.error(SourceLocation{text, 0, 0}, "no such file or directory");
+          // exists() says nothing for a missing file; for a link loop or a denied directory it says why.
+          diagnostics.error(SourceLocation{text, 0, 0},
+                            ec ? to_lower(ec.message()) : std::string("no such file or directory"));
         }
       }
     }

@@ -1,11 +1,14 @@
 #include "engine/engine.hpp"
 
 #include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <ctime>
+#include <filesystem>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -28,6 +31,24 @@ using Clock = std::chrono::steady_clock;
 constexpr int k_max_steps_per_run = 10000;  // a backstop: validation already rejects unbounded loops
 constexpr std::size_t k_report_body_limit = 4096;
 constexpr std::string_view k_message_separator = " :: ";  // in Executor::default_expectations()
+
+// A running step holds a few descriptors at most (a socket, libcurl's wake-up and resolver pairs,
+// a subprocess's pipes and pidfd, a PostgreSQL cancel connection); some stay for ttops itself.
+constexpr std::size_t k_descriptors_per_step = 8;
+constexpr std::size_t k_descriptors_reserved = 16;
+
+// How many steps may run at once without running out of file descriptors: a parallel group wider
+// than the open-file limit allows runs fewer at a time rather than failing with EMFILE.
+std::size_t steps_the_open_file_limit_allows() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  std::size_t open = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) ++open;
+  std::size_t used = open + k_descriptors_reserved;
+  auto allowed = static_cast<std::size_t>(limit.rlim_cur);
+  return allowed > used ? std::max<std::size_t>(1, (allowed - used) / k_descriptors_per_step) : 1;
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -931,14 +952,18 @@ struct Engine::Impl {
   // Reports keep the shape of the data but not megabytes of body.
   static Json shorten(const Json& data) {
     Json out = data;
-    for (const char* key : {"body", "stdout", "stderr"}) {
-      if (out.contains(key) && out[key].is_string() && out[key].get_ref<const std::string&>().size() > k_report_body_limit) {
-        std::string text = out[key].get<std::string>();
-        std::size_t full = text.size();
-        text.resize(k_report_body_limit);
-        out[key] = text + "… (" + std::to_string(full) + " bytes in all)";
-      }
-    }
+    auto cut = [](Json& value) {
+      if (!value.is_string() || value.get_ref<const std::string&>().size() <= k_report_body_limit) return;
+      std::string text = value.get<std::string>();
+      std::size_t full = text.size();
+      text.resize(k_report_body_limit);
+      value = text + "… (" + std::to_string(full) + " bytes in all)";
+    };
+    for (const char* key : {"body", "stdout", "stderr"})
+      if (out.contains(key)) cut(out[key]);
+    // A program's output of one 16 MiB line is one item of `lines`: cut there too.
+    if (out.contains("lines") && out["lines"].is_array())
+      for (auto& line : out["lines"]) cut(line);
     out.erase("json_error");
     return out;
   }
@@ -980,6 +1005,13 @@ struct Engine::Impl {
     std::vector<StepResult> results(children.size());
     int limit = step.max_concurrency > 0 ? step.max_concurrency : settings.options.max_concurrency;
     std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, limit)), children.size());
+    if (std::size_t room = steps_the_open_file_limit_allows(); workers > room) {
+      spdlog::info(
+          "parallel group '{}': {} steps at a time instead of {}: the open-file limit (ulimit -n) leaves "
+          "room for no more",
+          step.id, room, workers);
+      workers = room;
+    }
     std::atomic<std::size_t> next{0};
     auto work = [&] {
       while (true) {

@@ -3,11 +3,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <cstdio>
 #include <sstream>
 
 #include "expr/functions.hpp"
 #include "ttops/expression.hpp"
 #include "util/duration.hpp"
+#include "util/json_depth.hpp"
 #include "util/regex.hpp"
 #include "util/text.hpp"
 
@@ -21,6 +23,23 @@ bool is_klog_line(std::string_view line) {
   for (std::size_t i = 1; i <= 4; ++i)
     if (!std::isdigit(static_cast<unsigned char>(line[i]))) return false;
   return line[5] == ' ' && std::isdigit(static_cast<unsigned char>(line[6])) && line[8] == ':' && line[11] == ':';
+}
+
+// The start of some output for a message: control bytes (a NUL, an escape sequence) are shown
+// as \xNN and bytes that are not UTF-8 as U+FFFD, rather than copied into a report or a terminal.
+std::string printable_start(std::string_view text, std::size_t max) {
+  std::string out;
+  for (char c : to_valid_utf8(one_line(text, max))) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7F) {
+      out += c;
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02X", byte);
+      out += hex;
+    }
+  }
+  return out;
 }
 
 std::string plural(std::size_t n, const char* word) {
@@ -74,7 +93,11 @@ std::optional<Json> parse_json_output(std::string_view text, std::string& error)
     return std::nullopt;
   }
   if (trimmed.front() != '{' && trimmed.front() != '[') {
-    error = "the output is not JSON (it starts with '" + one_line(trimmed, 40) + "')";
+    error = "the output is not JSON (it starts with '" + printable_start(trimmed, 40) + "')";
+    return std::nullopt;
+  }
+  if (!json_nesting_within(trimmed)) {
+    error = "the output nests deeper than " + std::to_string(k_max_json_depth) + " levels; not parsed as JSON";
     return std::nullopt;
   }
   std::vector<Json> values;

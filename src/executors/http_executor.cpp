@@ -12,6 +12,7 @@
 #include "ttops/executor.hpp"
 #include "ttops/expression.hpp"
 #include "util/duration.hpp"
+#include "util/json_depth.hpp"
 #include "util/text.hpp"
 
 namespace ttops {
@@ -90,7 +91,7 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 }
 
 std::string describe_error(CURLcode code, const char* detail, const std::string& url, const Transfer& transfer,
-                           double seconds, std::chrono::milliseconds timeout) {
+                           double seconds, std::chrono::milliseconds timeout, bool connected) {
   std::string where = host_port(url);
   std::string extra = detail != nullptr && *detail != '\0' ? std::string(detail) : curl_easy_strerror(code);
   switch (code) {
@@ -101,6 +102,7 @@ std::string describe_error(CURLcode code, const char* detail, const std::string&
     case CURLE_COULDNT_RESOLVE_PROXY:
       return "cannot resolve proxy: " + extra;
     case CURLE_OPERATION_TIMEDOUT:
+      if (!connected) return "could not connect within " + format_budget(timeout) + " (" + where + "): no answer";
       if (transfer.body.empty() && transfer.headers.empty())
         return "timed out after " + format_duration(static_cast<double>(timeout.count()) / 1000.0) +
                " waiting for a response from " + where;
@@ -128,6 +130,10 @@ std::string describe_error(CURLcode code, const char* detail, const std::string&
     case CURLE_SSL_CIPHER:
       return "TLS error with " + where + ": " + extra;
     case CURLE_UNSUPPORTED_PROTOCOL:
+      // libcurl's word for an answer that is not HTTP at all (no status line).
+      if (extra.find("HTTP/0.9") != std::string::npos)
+        return "malformed response from " + where + ": not HTTP (" + extra + ")";
+      return "bad URL '" + url + "': " + extra;
     case CURLE_URL_MALFORMAT:
       return "bad URL '" + url + "': " + extra;
     case CURLE_WEIRD_SERVER_REPLY:
@@ -139,6 +145,38 @@ std::string describe_error(CURLcode code, const char* detail, const std::string&
     default:
       return extra + " (" + where + ")";
   }
+}
+
+// curl_easy_perform looks at the progress callback (and so at Ctrl-C) only about once a second
+// while it waits; a multi handle polls the cancel descriptor with the transfer's sockets, so an
+// interrupted transfer ends at once. Connections still come from the share's cache.
+CURLcode perform_transfer(CURL* handle, const StepContext& context, bool& cancelled) {
+  std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(), &curl_multi_cleanup);
+  if (!multi || curl_multi_add_handle(multi.get(), handle) != CURLM_OK) return curl_easy_perform(handle);
+  const int cancel_fd = context.cancel != nullptr ? context.cancel->fd() : -1;
+  CURLcode code = CURLE_OK;
+  while (true) {
+    int running = 0;
+    if (curl_multi_perform(multi.get(), &running) != CURLM_OK) {
+      code = CURLE_OUT_OF_MEMORY;
+      break;
+    }
+    if (running == 0) {
+      int queued = 0;
+      while (CURLMsg* message = curl_multi_info_read(multi.get(), &queued))
+        if (message->msg == CURLMSG_DONE) code = message->data.result;
+      break;
+    }
+    curl_waitfd extra{cancel_fd, CURL_WAIT_POLLIN, 0};
+    curl_multi_poll(multi.get(), cancel_fd >= 0 ? &extra : nullptr, cancel_fd >= 0 ? 1U : 0U, 1000, nullptr);
+    if (context.cancelled()) {
+      cancelled = true;
+      code = CURLE_ABORTED_BY_CALLBACK;
+      break;
+    }
+  }
+  curl_multi_remove_handle(multi.get(), handle);
+  return code;
 }
 
 // Sharing connections between easy handles needs locks around libcurl's shared data.
@@ -269,14 +307,21 @@ class HttpSession : public ExecutorSession {
     if (headers != nullptr) curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
 
     auto started = std::chrono::steady_clock::now();
-    CURLcode code = curl_easy_perform(handle);
+    CURLcode code = perform_transfer(handle, context, transfer.cancelled);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     curl_slist_free_all(headers);
 
     if (code != CURLE_OK) {
       if (transfer.cancelled || context.cancelled()) return ActionOutcome::failure("interrupted");
-      return ActionOutcome::failure(describe_error(code, error_buffer, url, transfer, seconds, timeout),
-                                    code == CURLE_OPERATION_TIMEDOUT);
+      // libcurl says "Connection timed out after …" when the time ran out before a connection.
+      std::string_view detail(error_buffer);
+      bool connected =
+          detail.rfind("Connection timed out", 0) != 0 && detail.find("Failed to connect") == std::string_view::npos;
+      // Messages name the step's timeout ("1s"), not the few milliseconds fewer left when curl started.
+      auto shown_timeout = context.budget.count() > 0 ? context.budget : timeout;
+      return ActionOutcome::failure(
+          describe_error(code, error_buffer, url, transfer, seconds, shown_timeout, connected),
+          code == CURLE_OPERATION_TIMEDOUT);
     }
 
     long status = 0;
@@ -302,7 +347,11 @@ class HttpSession : public ExecutorSession {
     // reason that an expectation reading `json` reports.
     std::string_view trimmed = trim(transfer.body);
     bool looks_json = !trimmed.empty() && (trimmed.front() == '{' || trimmed.front() == '[');
-    if (content_type.find("json") != std::string::npos || looks_json) {
+    if ((content_type.find("json") != std::string::npos || looks_json) && !json_nesting_within(transfer.body)) {
+      data["json"] = nullptr;
+      data["json_error"] =
+          "response body nests deeper than " + std::to_string(k_max_json_depth) + " levels; not parsed as JSON";
+    } else if (content_type.find("json") != std::string::npos || looks_json) {
       try {
         data["json"] = Json::parse(transfer.body);
       } catch (const Json::parse_error& error) {

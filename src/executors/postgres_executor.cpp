@@ -24,6 +24,7 @@
 #include "ttops/executor.hpp"
 #include "ttops/expression.hpp"
 #include "util/duration.hpp"
+#include "util/json_depth.hpp"
 #include "util/redact.hpp"
 #include "util/text.hpp"
 
@@ -37,9 +38,11 @@ using std::chrono::milliseconds;
 constexpr long long k_default_max_rows = 1000;
 constexpr milliseconds k_default_connect_timeout{5000};
 // At the deadline the server's own statement_timeout normally ends the query. ttops sends a cancel
-// request itself only after this grace, and cuts the connection if even that goes unanswered.
-constexpr milliseconds k_cancel_grace{250};
-constexpr milliseconds k_cut_grace{1500};
+// request itself only after this grace, and cuts the connection if even that goes unanswered: both
+// together stay under a second, so a server that stops answering mid-query (a network partition)
+// holds no step longer than its timeout plus one second.
+constexpr milliseconds k_cancel_grace{150};
+constexpr milliseconds k_cut_grace{600};
 constexpr std::size_t k_max_notices = 20;
 
 // PostgreSQL type OIDs (pg_type.dat) whose values become JSON numbers, booleans or documents.
@@ -376,6 +379,7 @@ Json field_value(std::string_view text, unsigned type) {
     }
     case k_oid_json:
     case k_oid_jsonb: {
+      if (!json_nesting_within(text)) return Json(to_valid_utf8(text));  // kept as text, see json.hpp
       Json parsed = Json::parse(to_valid_utf8(text), nullptr, false);
       return parsed.is_discarded() ? Json(to_valid_utf8(text)) : parsed;
     }
@@ -705,8 +709,15 @@ std::optional<std::string> connection_of(const Json& action, const StepContext* 
   return std::nullopt;
 }
 
+// The step's SQL, or "" when there is none: the loader reports a missing or null query, but asks
+// for the effect of the action before (json's value() would throw on a null).
+std::string query_of(const Json& action) {
+  if (!action.is_object() || !action.contains("query") || !action["query"].is_string()) return "";
+  return action["query"].get<std::string>();
+}
+
 bool plan_query(const Json& action, QueryPlan& plan, std::string& error) {
-  std::string query = action.value("query", "");
+  std::string query = query_of(action);
   sql::Script script = sql::parse(query);
   if (script.statements.empty()) {
     error = "the query holds no SQL statement";
@@ -915,7 +926,7 @@ class PostgresExecutor : public Executor {
   }
 
   Effect effect(const Json& action) const override {
-    std::string query = action.value("query", "");
+    std::string query = query_of(action);
     if (Template::has_holes(query)) {
       // check() refuses templates in SQL. Until then: a hole inside a quoted literal leaves the
       // statement what it is; anywhere else it could make it anything.
@@ -931,7 +942,7 @@ class PostgresExecutor : public Executor {
     std::string error;
     auto conninfo = connection_of(action, &context, error);
     std::string out = "psql " + (conninfo ? display_connection(*conninfo) : std::string("(target.database_url)")) + ": " +
-                      one_line(squash_whitespace(action.value("query", "")), 300);
+                      one_line(squash_whitespace(query_of(action)), 300);
     if (action.contains("params") && action["params"].is_array() && !action["params"].empty()) {
       std::vector<std::string> shown;
       const Json& params = action["params"];

@@ -6,10 +6,14 @@
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_set>
@@ -33,6 +37,7 @@ constexpr long long k_default_batch = 500;
 constexpr long long k_max_batch = 100000;
 constexpr milliseconds k_default_connect_timeout{5000};
 constexpr std::size_t k_sample_size = 20;
+constexpr std::size_t k_default_max_reply = 16 * 1024 * 1024;
 
 using ContextHandle = std::unique_ptr<redisContext, decltype(&redisFree)>;
 using ReplyHandle = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
@@ -195,16 +200,12 @@ std::string error_text(const redisReply* reply) {
   return one_line(to_valid_utf8(std::string_view(reply->str, reply->len)), 300);
 }
 
-timeval to_timeval(milliseconds duration) {
-  auto ms = std::max<long long>(1, duration.count());  // a zero timeval would mean "no timeout"
-  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-}
-
 // --- connections -----------------------------------------------------------------------------
 
 struct RedisLink {
   ContextHandle context{nullptr, &redisFree};
   std::string where;
+  std::size_t max_reply = k_default_max_reply;
   bool broken = false;  // an I/O error or a timeout left it unusable
 };
 
@@ -214,36 +215,80 @@ struct CommandFailure {
   bool timed_out = false;
 };
 
-// Sends one command as arguments within the step's remaining time.
+// Waits until `fd` is ready for `events`, the step's deadline passes or the run is cancelled.
+enum class Readiness { ready, timed_out, cancelled };
+Readiness wait_for(int fd, short events, const StepContext& context) {
+  const int cancel_fd = context.cancel != nullptr ? context.cancel->fd() : -1;
+  while (true) {
+    if (context.cancelled()) return Readiness::cancelled;
+    auto left = context.remaining();
+    if (left.count() <= 0) return Readiness::timed_out;
+    pollfd fds[2] = {{fd, events, 0}, {cancel_fd, POLLIN, 0}};
+    int ready = ::poll(fds, cancel_fd >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    if (context.cancelled()) return Readiness::cancelled;
+    if (ready > 0 && fds[0].revents != 0) return Readiness::ready;
+  }
+}
+
+// Sends one command as arguments and reads its reply within the step's remaining time. The
+// connection is non-blocking and every wait is a poll that Ctrl-C also ends; the reply is read here
+// (not by hiredis) so that a server that streams without end is stopped at max_reply bytes.
 ReplyHandle send(RedisLink& link, const std::vector<std::string>& args, const StepContext& context,
                  milliseconds budget, CommandFailure& failure) {
   ReplyHandle reply(nullptr, &freeReplyObject);
-  auto left = context.remaining();
-  if (left.count() <= 0) {
-    failure = {"Redis did not answer within " + format_budget(budget) + " (" + link.where + ")", true};
-    return reply;
-  }
   redisContext* redis = link.context.get();
-  redisSetTimeout(redis, to_timeval(left));
+  auto fail = [&](std::string message, bool timed_out = false) {
+    link.broken = true;
+    failure = {std::move(message), timed_out};
+    return ReplyHandle(nullptr, &freeReplyObject);
+  };
+  auto unanswered = [&](Readiness readiness) {
+    return readiness == Readiness::cancelled
+               ? fail("interrupted")
+               : fail("Redis did not answer within " + format_budget(budget) + " (" + link.where + ")", true);
+  };
+  if (context.remaining().count() <= 0) return unanswered(Readiness::timed_out);
   std::vector<const char*> argv;
   std::vector<std::size_t> lengths;
   for (const auto& arg : args) {
     argv.push_back(arg.data());
     lengths.push_back(arg.size());
   }
-  reply.reset(static_cast<redisReply*>(redisCommandArgv(redis, static_cast<int>(argv.size()), argv.data(), lengths.data())));
-  if (reply) return reply;
-  link.broken = true;
-  std::string detail = redis->errstr;
-  if (redis->err == REDIS_ERR_IO &&
-      (detail.find("temporarily unavailable") != std::string::npos || detail.find("timed out") != std::string::npos)) {
-    failure = {"Redis did not answer within " + format_budget(budget) + " (" + link.where + ")", true};
-  } else if (redis->err == REDIS_ERR_EOF) {
-    failure = {"Redis closed the connection (" + link.where + ")", false};
-  } else {
-    failure = {"Redis connection failed: " + detail + " (" + link.where + ")", false};
+  if (redisAppendCommandArgv(redis, static_cast<int>(argv.size()), argv.data(), lengths.data()) != REDIS_OK)
+    return fail("cannot send the command: " + std::string(redis->errstr));
+  for (int written = 0; written == 0;) {
+    if (redisBufferWrite(redis, &written) != REDIS_OK)
+      return fail("Redis connection failed: " + std::string(redis->errstr) + " (" + link.where + ")");
+    if (written != 0) break;
+    if (auto readiness = wait_for(redis->fd, POLLOUT, context); readiness != Readiness::ready)
+      return unanswered(readiness);
   }
-  return reply;
+  std::size_t received = 0;
+  std::vector<char> buffer(64 * 1024);
+  while (true) {
+    void* raw = nullptr;
+    if (redisGetReplyFromReader(redis, &raw) != REDIS_OK)
+      return fail("malformed reply from Redis: " + one_line(redis->errstr, 200) + " (" + link.where + ")");
+    if (raw != nullptr) {
+      reply.reset(static_cast<redisReply*>(raw));
+      return reply;
+    }
+    if (received > link.max_reply)
+      return fail("reply larger than " + std::to_string(link.max_reply / 1024) + " KiB (max_reply); stopped reading (" +
+                  link.where + ")");
+    if (auto readiness = wait_for(redis->fd, POLLIN, context); readiness != Readiness::ready)
+      return unanswered(readiness);
+    ssize_t n = ::read(redis->fd, buffer.data(), buffer.size());
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n < 0) return fail("Redis connection failed: " + std::string(std::strerror(errno)) + " (" + link.where + ")");
+    if (n == 0)
+      return fail(received == 0 ? "Redis closed the connection (" + link.where + ")"
+                                : "Redis closed the connection mid-reply (" + link.where + ", " +
+                                      std::to_string(received) + " bytes received)");
+    received += static_cast<std::size_t>(n);
+    if (redisReaderFeed(redis->reader, buffer.data(), static_cast<std::size_t>(n)) != REDIS_OK)
+      return fail("malformed reply from Redis: " + one_line(redis->reader->errstr, 200) + " (" + link.where + ")");
+  }
 }
 
 std::optional<std::string> url_of(const Json& action, const StepContext* context, std::string& error) {
@@ -269,6 +314,13 @@ std::optional<milliseconds> duration_field(const Json& action, const char* name)
   if (value.is_string()) return parse_duration(value.get_ref<const std::string&>());
   if (value.is_number()) return milliseconds(static_cast<long long>(value.get<double>() * 1000));
   return std::nullopt;
+}
+
+std::size_t max_reply_of(const Json& action) {
+  if (action.contains("max_reply") && action["max_reply"].is_number_integer() &&
+      action["max_reply"].get<long long>() > 0)
+    return action["max_reply"].get<std::size_t>();
+  return k_default_max_reply;
 }
 
 long long batch_of(const Json& action) {
@@ -319,6 +371,7 @@ class RedisSession : public ExecutorSession {
     auto link = checkout(*url, *address, context, budget, duration_field(action, "connect_timeout").value_or(k_default_connect_timeout),
                          notes, failure);
     if (!link) return ActionOutcome::failure(failure.message, failure.timed_out);
+    link->max_reply = max_reply_of(action);
 
     ActionOutcome outcome;
     if (action.contains("delete_keys")) {
@@ -472,19 +525,42 @@ class RedisSession : public ExecutorSession {
       failure = {"no time left to connect to Redis (" + link->where + ")", true};
       return nullptr;
     }
-    link->context.reset(redisConnectWithTimeout(address.host.c_str(), address.port, to_timeval(allowed)));
+    // Connects without blocking, so that neither an address that never answers nor Ctrl-C holds
+    // the step past its bound. (The name is still resolved before; a `.invalid` one fails at once.)
+    link->context.reset(redisConnectNonBlock(address.host.c_str(), address.port));
     redisContext* redis = link->context.get();
     if (redis == nullptr) {
       failure = {"cannot allocate a Redis connection", false};
       return nullptr;
     }
-    if (redis->err != 0) {
+    if (redis->err == 0) {
+      StepContext connecting = context;
+      connecting.deadline = std::min(context.deadline, Clock::now() + allowed);
+      switch (wait_for(redis->fd, POLLOUT, connecting)) {
+        case Readiness::cancelled:
+          failure = {"interrupted while connecting to Redis (" + link->where + ")", false};
+          return nullptr;
+        case Readiness::timed_out:
+          failure = {"could not connect within " + format_budget(allowed) + " (" + link->where + "): no answer", true};
+          return nullptr;
+        case Readiness::ready:
+          break;
+      }
+      int error = 0;
+      socklen_t length = sizeof error;
+      if (::getsockopt(redis->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+      if (error == ECONNREFUSED) {
+        failure = {"connection refused (" + link->where + ")", false};
+        return nullptr;
+      }
+      if (error != 0) {
+        failure = {"cannot connect to Redis: " + std::string(std::strerror(error)) + " (" + link->where + ")", false};
+        return nullptr;
+      }
+    } else {
       std::string detail = redis->errstr;
       if (detail == "Connection refused") {
         failure = {"connection refused (" + link->where + ")", false};
-      } else if (detail.find("timed out") != std::string::npos || detail.find("in progress") != std::string::npos ||
-                 detail.find("temporarily unavailable") != std::string::npos) {
-        failure = {"could not connect within " + format_budget(allowed) + " (" + link->where + "): no answer", true};
       } else if (redis->err == REDIS_ERR_OTHER) {
         failure = {"cannot resolve host (" + address.host + "): " + detail, false};
       } else {
@@ -539,6 +615,7 @@ class RedisExecutor : public Executor {
         {"batch", FieldType::integer, false, "keys per SCAN batch for count_keys and delete_keys (default 500)"},
         {"connection", FieldType::string, false, "redis://[user:password@]host:port/db (default: target.redis_url)"},
         {"connect_timeout", FieldType::duration, false, "bound on connecting (default 5s)"},
+        {"max_reply", FieldType::integer, false, "largest reply to read, in bytes (default 16 MiB)"},
     };
     return fields;
   }

@@ -265,7 +265,22 @@ class Parser {
     return node;
   }
 
+  // The parser (and later the evaluator) recurse once per level of nesting: a bound keeps
+  // "((((…" or "!!!!…" from a hostile or broken runbook an error rather than a stack overflow.
+  static constexpr int k_max_depth = 200;
+  struct Nesting {
+    Parser& parser;
+    explicit Nesting(Parser& p) : parser(p) {
+      if (++parser.m_depth > k_max_depth)
+        parser.fail_here("nested deeper than " + std::to_string(k_max_depth) + " levels");
+    }
+    ~Nesting() { --parser.m_depth; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+  };
+
   NodePtr parse_conditional() {
+    Nesting nesting(*this);
     NodePtr condition = parse_binary(0);
     if (peek().kind != Tok::question) return condition;
     int column = take().column;
@@ -308,6 +323,7 @@ class Parser {
 
   NodePtr parse_unary() {
     if (at_op("!") || at_op("-")) {
+      Nesting nesting(*this);
       Token op = take();
       auto node = make(Node::Kind::unary, op.column);
       node->text = op.text;
@@ -416,6 +432,7 @@ class Parser {
 
   std::vector<Token> m_tokens;
   std::size_t m_pos = 0;
+  int m_depth = 0;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 
 #include "expr/prometheus.hpp"
 #include "util/duration.hpp"
+#include "util/json_depth.hpp"
 #include "util/regex.hpp"
 #include "util/text.hpp"
 
@@ -251,8 +252,11 @@ Json fn_join(const std::vector<Json>& a, const EvalScope&) {
 
 Json fn_parse_json(const std::vector<Json>& a, const EvalScope&) {
   if (a[0].is_null()) return nullptr;
+  const std::string& text = as_string(a[0], "parse_json");
+  if (!json_nesting_within(text))
+    throw EvaluationError("parse_json(): the text nests deeper than " + std::to_string(k_max_json_depth) + " levels");
   try {
-    return Json::parse(as_string(a[0], "parse_json"));
+    return Json::parse(text);
   } catch (const Json::parse_error& error) {
     throw EvaluationError(std::string("parse_json(): not valid JSON: ") + error.what());
   }

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "engine/scope.hpp"
@@ -100,8 +101,13 @@ std::optional<Config> load_config(const std::filesystem::path& file, const std::
   Config config;
   config.file = display_path;
   std::size_t errors_before = diagnostics.size();
+  std::optional<YAML::Node> document = load_document(*text, diagnostics);
+  if (!document) {
+    diagnostics.set_file(previous);
+    return std::nullopt;
+  }
   try {
-    YAML::Node root = YAML::Load(*text);
+    YAML::Node root = *document;
     if (!root.IsMap()) {
       diagnostics.error(root, "the config must be a YAML map with 'environments'");
       diagnostics.set_file(previous);
@@ -176,7 +182,8 @@ std::optional<Config> load_config(const std::filesystem::path& file, const std::
       }
     }
   } catch (const YAML::Exception& e) {
-    diagnostics.error(SourceLocation{display_path, e.mark.line + 1, e.mark.column + 1}, "YAML: " + e.msg);
+    diagnostics.error(SourceLocation{display_path, std::max(1, e.mark.line + 1), std::max(1, e.mark.column + 1)},
+                      "YAML: " + e.msg);
   }
   diagnostics.set_file(previous);
   if (diagnostics.size() != errors_before) return std::nullopt;

@@ -140,6 +140,7 @@ class RunbookLoader {
             m_diag.error(d, "unknown parameter type '" + param.type + "'" + did_you_mean(param.type, types) +
                                 " (use string, integer, number, boolean or duration)");
         }
+        if (auto d = spec["default"]; d && param.default_value) check_default_type(d, param);
       } else {
         param.default_value = to_json(spec);  // `limit: 10` is short for `limit: {default: 10}`
         check_templates_in(spec, false);
@@ -147,6 +148,27 @@ class RunbookLoader {
       if (runbook.find_param(param.name) != nullptr) m_diag.error(it->first, "duplicate parameter '" + param.name + "'");
       runbook.params.push_back(std::move(param));
     }
+  }
+
+  // A typed parameter's default is checked here, as --set values are when the run starts: a
+  // `{type: integer, default: many}` would otherwise reach a query as it is.
+  void check_default_type(const YAML::Node& node, const Parameter& param) {
+    const Json& value = *param.default_value;
+    if (value.is_null() || (value.is_string() && Template::has_holes(value.get_ref<const std::string&>()))) return;
+    std::string wanted;
+    if (param.type == "integer" && !value.is_number_integer()) {
+      wanted = "a whole number";
+    } else if (param.type == "number" && !value.is_number()) {
+      wanted = "a number";
+    } else if (param.type == "boolean" && !value.is_boolean()) {
+      wanted = "true or false";
+    } else if (param.type == "duration" && !value.is_number() &&
+               !(value.is_string() && parse_duration(value.get_ref<const std::string&>()))) {
+      wanted = "a duration such as 30s or 5m";
+    }
+    if (!wanted.empty())
+      m_diag.error(node, "the default of parameter '" + param.name + "' must be " + wanted + ", not " +
+                             one_line(value.is_string() ? "'" + value.get<std::string>() + "'" : dump_json(value), 80));
   }
 
   // --- steps -------------------------------------------------------------------------------
@@ -235,6 +257,7 @@ class RunbookLoader {
       std::string_view shorthand = executor->shorthand_field();
       if (shorthand.empty() || node.IsNull()) {
         m_diag.error(node, what + " needs a map of settings");
+        step.action = Json::object();  // executors are still asked for its effect
         return;
       }
       // `http: URL` is `http: {url: URL}`; `kubectl: [get, pods]` is `kubectl: {args: [...]}`.
@@ -254,6 +277,14 @@ class RunbookLoader {
     }
     executor->check(action, m_diag);  // the shorthand too: `kubectl: [get, pods]` is checked like its map
     step.action = to_json(action);
+    // A string field holds the text as written: `instructions: 5` is "5", not a number that an
+    // executor reading a string would throw on.
+    for (const auto& field : executor->fields()) {
+      YAML::Node value = entries[field.name];
+      if (field.type == FieldType::string && value && value.IsScalar() && step.action.is_object() &&
+          step.action.contains(field.name) && !step.action[field.name].is_string())
+        step.action[field.name] = value.Scalar();
+    }
     check_templates_in(action, false);
   }
 
@@ -377,11 +408,13 @@ class RunbookLoader {
         if (value < 1 || value > 4096) m_diag.error(max, "max must be between 1 and 4096");
         step.max_concurrency = static_cast<int>(value);
       }
-      steps.reset(node["steps"]);
-      if (!steps) {
+      // A missing key is an invalid node here, and resetting to one throws.
+      const YAML::Node listed = node["steps"];
+      if (!listed) {
         m_diag.error(node, "parallel has no 'steps'");
         return;
       }
+      steps.reset(listed);
     }
     Step* outer = m_step;
     step.children = read_steps(steps, true);
@@ -572,11 +605,12 @@ class RunbookLoader {
       text.reset(item);
       if (item.IsMap()) {
         check_keys(item, {"that", "severity", "message"}, "an expectation of step '" + step.id + "'", m_diag);
-        text.reset(item["that"]);
-        if (!text) {
+        const YAML::Node that = item["that"];
+        if (!that) {
           m_diag.error(item, "the expectation has no 'that' (the condition to check)");
           return;
         }
+        text.reset(that);
         if (auto severity = item["severity"]) {
           auto value = scalar_string(severity, "severity", m_diag).value_or("");
           if (value == "warning") {
@@ -618,11 +652,12 @@ class RunbookLoader {
       if (value.IsMap()) {
         check_keys(value, {"value", "secret"}, "capture '" + capture.name + "'", m_diag);
         if (auto secret = value["secret"]) capture.secret = scalar_bool(secret, "secret", m_diag).value_or(false);
-        value.reset(it->second["value"]);
-        if (!value) {
+        const YAML::Node given = it->second["value"];
+        if (!given) {
           m_diag.error(it->second, "capture '" + capture.name + "' has no 'value'");
           continue;
         }
+        value.reset(given);
       }
       if (auto e = parse_expression(value, true)) {
         capture.expr = *e;
@@ -761,27 +796,20 @@ std::shared_ptr<Runbook> load_runbook_text(std::string_view text, const std::str
   std::string previous_file = diagnostics.file();
   diagnostics.set_file(display_path);
   std::shared_ptr<Runbook> result;
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& error) {
-    SourceLocation where{display_path, error.mark.line + 1, error.mark.column + 1};
-    if (error.mark.line < 0) where.line = where.column = 0;
-    diagnostics.error(where, "YAML: " + error.msg);
+  std::optional<YAML::Node> document = load_document(text, diagnostics);
+  if (!document) {
     diagnostics.set_file(previous_file);
     return nullptr;
   }
-  if (text.find('\0') != std::string_view::npos) {
-    diagnostics.error(SourceLocation{display_path, 1, 1}, "not a text file (it holds NUL bytes)");
-    diagnostics.set_file(previous_file);
-    return nullptr;
-  }
+  YAML::Node root = *document;
   try {
     RunbookLoader loader(display_path, text, procedures, diagnostics);
     result = loader.load(root);
   } catch (const YAML::Exception& error) {
     // yaml-cpp throws on some malformed documents only when a node is read.
-    diagnostics.error(SourceLocation{display_path, error.mark.line + 1, error.mark.column + 1}, "YAML: " + error.msg);
+    SourceLocation where{display_path, error.mark.line + 1, error.mark.column + 1};
+    if (error.mark.line < 0) where.line = where.column = 1;
+    diagnostics.error(where, "YAML: " + error.msg);
     result = nullptr;
   }
   diagnostics.set_file(previous_file);

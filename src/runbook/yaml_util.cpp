@@ -1,10 +1,117 @@
 #include "runbook/yaml_util.hpp"
 
+#include <yaml-cpp/depthguard.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <map>
 
 #include "util/suggest.hpp"
+#include "util/text.hpp"
 
 namespace ttops {
+
+namespace {
+
+SourceLocation position_of(std::string_view text, std::size_t offset, const std::string& file) {
+  int line = 1;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return SourceLocation{file, line, static_cast<int>(offset - line_start) + 1};
+}
+
+SourceLocation position_of(const YAML::Mark& mark, const std::string& file) {
+  if (mark.line < 0) return SourceLocation{file, 1, 1};
+  return SourceLocation{file, mark.line + 1, mark.column + 1};
+}
+
+// yaml-cpp keeps one of two equal keys of a map without a word; a runbook that says `expect:`
+// twice would lose one. Recursion is bounded by yaml-cpp's own depth limit.
+void check_duplicate_keys(const YAML::Node& node, Diagnostics& diagnostics) {
+  if (node.IsMap()) {
+    std::map<std::string, YAML::Mark> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (it->first.IsScalar()) {
+        auto [first, fresh] = seen.emplace(it->first.Scalar(), it->first.Mark());
+        if (!fresh)
+          diagnostics.error(it->first, "duplicate key '" + one_line(it->first.Scalar(), 80) +
+                                           "' (first given at line " + std::to_string(first->second.line + 1) + ")");
+      }
+      check_duplicate_keys(it->second, diagnostics);
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) check_duplicate_keys(item, diagnostics);
+  }
+}
+
+// The line (from 1) where a second document starts: a '---' (or '...') marker at the start of a
+// line after content, with more content after it. Such a marker ends a document anywhere, even in
+// a block scalar, so no parsing is needed. nullopt for one document.
+std::optional<int> second_document_line(std::string_view text) {
+  bool content = false;
+  std::optional<int> marker;
+  int line = 0;
+  for (std::size_t start = 0; start < text.size();) {
+    ++line;
+    auto end = text.find('\n', start);
+    std::string_view row = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    start = end == std::string_view::npos ? text.size() : end + 1;
+    bool is_marker = (row.rfind("---", 0) == 0 || row.rfind("...", 0) == 0) &&
+                     (row.size() == 3 || row[3] == ' ' || row[3] == '\t' || row[3] == '\r');
+    std::string_view rest = trim(is_marker ? row.substr(3) : row);
+    bool has_content = !rest.empty() && rest.front() != '#' && (is_marker || rest.front() != '%');
+    if (is_marker && content && !marker) marker = line;
+    if (has_content && marker && (line != *marker || row.front() == '-')) return marker;
+    content = content || has_content;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<YAML::Node> load_document(std::string_view text, Diagnostics& diagnostics) {
+  const std::string& file = diagnostics.file();
+  if (auto nul = text.find('\0'); nul != std::string_view::npos) {
+    diagnostics.error(SourceLocation{file, 1, 1}, "not a text file (it holds NUL bytes)");
+    return std::nullopt;
+  }
+  if (std::string valid = to_valid_utf8(text); valid != text) {
+    auto [bad, ignored] = std::mismatch(text.begin(), text.end(), valid.begin(), valid.end());
+    auto offset = static_cast<std::size_t>(bad - text.begin());
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[offset]));
+    diagnostics.error(position_of(text, offset, file),
+                      std::string("not valid UTF-8 (byte ") + hex + "): save the file as UTF-8");
+    return std::nullopt;
+  }
+  // A second document is found in the text, not with YAML::LoadAll: on some malformed input
+  // yaml-cpp 0.7's LoadAll never stops making empty documents (found by fuzz_loader).
+  if (auto second = second_document_line(text)) {
+    diagnostics.error(SourceLocation{file, *second, 1}, "a second YAML document (after '---'): the file must hold one");
+    return std::nullopt;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::DeepRecursion& error) {
+    diagnostics.error(position_of(error.mark, file), "YAML: nested too deeply (more than " +
+                                                         std::to_string(error.depth() - 1) + " levels)");
+    return std::nullopt;
+  } catch (const YAML::Exception& error) {
+    diagnostics.error(position_of(error.mark, file), "YAML: " + error.msg);
+    return std::nullopt;
+  }
+  std::size_t before = diagnostics.size();
+  check_duplicate_keys(root, diagnostics);
+  if (diagnostics.size() != before) return std::nullopt;
+  return root;
+}
 
 MapEntries::MapEntries(const YAML::Node& map) {
   if (!map.IsMap()) return;

@@ -4,12 +4,20 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ttops/diagnostics.hpp"
 #include "ttops/json.hpp"
 
 namespace ttops {
+
+/// Parses the one YAML document of a runbook or config file, reporting with file:line:col what
+/// yaml-cpp would let through or describe badly: bytes that are not text (NUL, invalid UTF-8), a
+/// second document after '---' (yaml-cpp reads the first only), nesting too deep to parse, and a
+/// key given twice in one map (yaml-cpp keeps one silently). `diagnostics` must be set to the
+/// file. The root, or nullopt when there is a problem.
+std::optional<YAML::Node> load_document(std::string_view text, Diagnostics& diagnostics);
 
 /// A map node's entries, read once. Looking a key up in yaml-cpp costs thousands of
 /// instructions (it converts every key of the map to compare, and may create nodes); a step

@@ -203,3 +203,19 @@ TEST_CASE("values that are not UTF-8 never make reports throw", "[expr]") {
   CHECK_NOTHROW(ttops::dump_json(scope.values));
   CHECK_THROWS_WITH(Expression::parse("8E880 > 1"), Catch::Contains("out of range"));
 }
+
+TEST_CASE("nesting is bounded: an error, never a stack overflow", "[expr]") {
+  auto column_of = [](const std::string& text) {
+    try {
+      Expression::parse(text);
+    } catch (const ExpressionError& error) {
+      CHECK(std::string(error.what()).find("nested deeper than 200 levels") != std::string::npos);
+      return error.column();
+    }
+    return 0;
+  };
+  CHECK(column_of(std::string(100000, '(') + "1" + std::string(100000, ')')) > 0);
+  CHECK(column_of(std::string(100000, '!') + "true") > 0);
+  CHECK(column_of("[" + std::string(5000, '[') + "]") > 0);
+  CHECK_NOTHROW(Expression::parse(std::string(150, '(') + "1" + std::string(150, ')')));
+}

@@ -289,3 +289,43 @@ steps:
   list = problems("title: x\nsteps:\n  - id: health\n    use: helth\n", &resolver);
   CHECK(has(list, "no procedure 'helth'"));
 }
+
+TEST_CASE("what yaml-cpp would let through is a located problem", "[loader]") {
+  // A key given twice: yaml-cpp keeps one of them without a word.
+  auto list = problems(
+      "title: x\nsteps:\n  - id: a\n    http: http://x/health\n    expect: [status == 200]\n"
+      "    expect: [status == 500]\n");
+  REQUIRE(list.size() == 1);
+  CHECK(list[0] == "6:5: duplicate key 'expect' (first given at line 5)");
+  // A second document: yaml-cpp reads the first only.
+  list = problems("title: x\nsteps:\n  - id: a\n    http: http://x/health\n---\ntitle: y\n");
+  REQUIRE(list.size() == 1);
+  CHECK(list[0].rfind("5:1: a second YAML document", 0) == 0);
+  CHECK(problems("title: x\nsteps:\n  - id: a\n    http: http://x/health\n---\n").empty());
+  CHECK(problems("%YAML 1.2\n---\ntitle: x\nsteps:\n  - id: a\n    http: http://x/health\n...\n# end\n").empty());
+  CHECK(problems("title: x\nsteps:\n  - id: a\n    http: |\n      http://x/health\n--- a: b\n").at(0).rfind("6:1:", 0) == 0);
+  // Bytes that are not UTF-8, with where the first one is.
+  list = problems("title: caf\xe9\nsteps:\n  - id: a\n    http: http://x/health\n");
+  REQUIRE(list.size() == 1);
+  CHECK(list[0] == "1:11: not valid UTF-8 (byte 0xE9): save the file as UTF-8");
+  // Nesting deeper than yaml-cpp parses.
+  list = problems("title: x\nsteps:\n  - id: a\n    http: " + std::string(5000, '[') + "\n");
+  REQUIRE(list.size() == 1);
+  CHECK(has(list, "YAML: nested too deeply"));
+}
+
+TEST_CASE("a missing key inside a map is a problem, not an exception", "[loader]") {
+  CHECK(has(problems("title: x\nsteps:\n  - id: a\n    http: http://x\n    expect:\n      - message: down\n"),
+            "6:9: the expectation has no 'that'"));
+  CHECK(has(problems("title: x\nsteps:\n  - id: g\n    parallel: {max: 2}\n"), "4:15: parallel has no 'steps'"));
+  CHECK(has(problems("title: x\nsteps:\n  - id: a\n    http: http://x\n    capture: {rate: {secret: true}}\n"),
+            "capture 'rate' has no 'value'"));
+}
+
+TEST_CASE("null and number values of string fields never reach an executor as such", "[loader]") {
+  // Found by fuzz_loader: the postgres executor threw on a null query while classifying the step.
+  CHECK(has(problems("title: x\nsteps:\n  - id: a\n    postgres: {query: }\n"), "'query' of postgres step 'a' must be a string"));
+  CHECK(has(problems("title: x\nsteps:\n  - id: a\n    postgres:\n"), "postgres step 'a' needs a map of settings"));
+  auto runbook = ttops::testing::load_ok("title: x\nsteps:\n  - id: a\n    manual: {instructions: 5}\n");
+  CHECK(runbook->steps[0].action["instructions"] == "5");
+}

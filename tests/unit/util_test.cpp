@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "util/duration.hpp"
+#include "util/json_depth.hpp"
 #include "util/redact.hpp"
 #include "util/suggest.hpp"
 #include "util/text.hpp"
@@ -76,4 +77,14 @@ TEST_CASE("text that is not UTF-8 is repaired, UTF-8 is kept", "[util]") {
   CHECK(to_valid_utf8("\xed\xa0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a UTF-16 surrogate
   CHECK(to_valid_utf8("\xe2\x82") == "\xEF\xBF\xBD\xEF\xBF\xBD");          // cut short
   CHECK_NOTHROW(Json(to_valid_utf8("\xff\xfe")).dump());
+}
+
+TEST_CASE("JSON from outside is measured for depth before it is parsed", "[util]") {
+  using ttops::json_nesting_within;
+  CHECK(json_nesting_within(R"({"a": [1, {"b": [2]}]})", 4));
+  CHECK_FALSE(json_nesting_within(R"({"a": [1, {"b": [2]}]})", 3));
+  CHECK(json_nesting_within(R"(["[[[[", "\"{{{{"])", 1));  // brackets in strings do not count
+  CHECK_FALSE(json_nesting_within(std::string(100000, '[') + std::string(100000, ']')));
+  CHECK(json_nesting_within(std::string(256, '[') + std::string(256, ']')));
+  CHECK(json_nesting_within("not json at all ]]]] {"));
 }
