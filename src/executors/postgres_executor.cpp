@@ -38,11 +38,12 @@ using std::chrono::milliseconds;
 constexpr long long k_default_max_rows = 1000;
 constexpr milliseconds k_default_connect_timeout{5000};
 // At the deadline the server's own statement_timeout normally ends the query. ttops sends a cancel
-// request itself only after this grace, and cuts the connection if even that goes unanswered: both
-// together stay under a second, so a server that stops answering mid-query (a network partition)
-// holds no step longer than its timeout plus one second.
-constexpr milliseconds k_cancel_grace{150};
-constexpr milliseconds k_cut_grace{600};
+// request itself only after this grace, and cuts the connection if even that goes unanswered
+// (a healthy server acts on a cancel request within milliseconds). Both together stay well under a
+// second, so a server that stops answering mid-query (a network partition) holds no step longer
+// than its timeout plus one second, start-up and shutdown of ttops included.
+constexpr milliseconds k_cancel_grace{100};
+constexpr milliseconds k_cut_grace{400};
 constexpr std::size_t k_max_notices = 20;
 
 // PostgreSQL type OIDs (pg_type.dat) whose values become JSON numbers, booleans or documents.
