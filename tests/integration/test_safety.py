@@ -197,6 +197,7 @@ class SafetyTest(TtopsTestCase):
     def test_sigterm_stops_at_once_and_reports(self):
         run = self.start_background("runbook", "minting", "pause", "--yes", "--set", "hold=30s")
         self.wait_for_audit(2)
+        time.sleep(0.2)  # from the pause's outcome record into the wait (slow under a sanitizer)
         started = time.monotonic()
         run.send_signal(signal.SIGTERM)
         stdout, _ = run.communicate(timeout=5)
