@@ -6,6 +6,7 @@ docs/reliability.md holds sections between `<!-- BEGIN name -->` and `<!-- END n
 tests produce. A test compares its section with what it found, so the document cannot go stale;
 with TTOPS_UPDATE_DOCS=1 it rewrites the section instead (scripts/reliability-report does that).
 """
+import atexit
 import json
 import os
 import re
@@ -113,6 +114,15 @@ def run_measured(args, env=None, timeout=60, during=None, preexec_fn=None):
     return finish_measured(process, args, started, timeout=timeout, during=during)
 
 
+_started = []  # every fault server, stopped at exit even when a test module fails first
+
+
+@atexit.register
+def _stop_fault_servers():
+    for server in _started:
+        server.kill()
+
+
 class FaultServer:
     """fault_server.py in a process of its own: `kill()` is a server dying mid-run."""
 
@@ -128,6 +138,7 @@ class FaultServer:
             args += [f"--{key}", str(value)]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
+        _started.append(self)
         wait_for_file(port_file, self.process)
         with open(port_file) as f:
             self.port = int(f.read())
