@@ -65,7 +65,10 @@ class MarkdownReporter : public Reporter {
       for (const auto& run : runs)
         if (std::find(rows.begin(), rows.end(), std::make_pair(run.service, run.runbook)) == rows.end())
           rows.emplace_back(run.service, run.runbook);
-      for (const auto& [service, runbook] : rows) {
+      for (const auto& row : rows) {
+        // Named copies, not a structured binding: clang 14 cannot capture those in a lambda.
+        const std::string& service = row.first;
+        const std::string& runbook = row.second;
         text += "| " + cell(service) + " | " + cell(runbook) + " |";
         for (const auto& context : contexts) {
           auto it = std::find_if(runs.begin(), runs.end(), [&](const RunResult& run) {
