@@ -15,6 +15,7 @@ import threading
 import time
 
 from harness import SOURCE_DIR, STATE_DIR, TTOPS, python3, wait_for_file
+from servers import process_stats
 
 DOC = os.path.join(SOURCE_DIR, "docs", "reliability.md")
 UPDATE_DOCS = os.environ.get("TTOPS_UPDATE_DOCS") == "1"
@@ -161,18 +162,7 @@ class FaultServer:
 def processes_in_session(sid):
     """Pids of live processes whose session is `sid`: what ttops (started with a session of its
     own) and everything it started still run, whatever process group they moved to."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            found.append(int(entry))
-    return found
+    return [pid for pid, fields in process_stats() if fields[0] != "Z" and int(fields[3]) == sid]
 
 
 def processes_with_marker(marker):

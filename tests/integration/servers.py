@@ -72,21 +72,23 @@ def _postgres_bin(program):
     return path
 
 
-def _children_of(pid):
-    """Process ids whose parent is `pid` (PostgreSQL's backends have sessions of their own, so a
-    process group does not hold them)."""
-    children = []
+def process_stats():
+    """(pid, fields of /proc/PID/stat after the command name) for every process: state is
+    fields[0], the parent fields[1], the session fields[3]."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                yield int(entry), f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            children.append(int(entry))
-    return children
+
+
+def _children_of(pid):
+    """Process ids whose parent is `pid` (PostgreSQL's backends have sessions of their own, so a
+    process group does not hold them)."""
+    return [child for child, fields in process_stats() if int(fields[1]) == pid]
 
 
 def _alive(pid):
