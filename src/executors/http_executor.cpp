@@ -1,6 +1,7 @@
-// HTTP steps through libcurl. Connections, DNS answers and TLS sessions are shared across the
-// steps of a run (a curl share handle), so a runbook of ten checks against one service opens
-// one connection. Every libcurl error becomes a one-line reason that names the fault.
+// HTTP steps through libcurl. DNS answers and TLS sessions are shared across the steps of a run
+// (a curl share handle); connections are kept by pooled channels, so a runbook of ten checks
+// against one service opens one connection. Every libcurl error becomes a one-line reason that
+// names the fault.
 #include <curl/curl.h>
 #include <yaml-cpp/yaml.h>
 
@@ -147,39 +148,72 @@ std::string describe_error(CURLcode code, const char* detail, const std::string&
   }
 }
 
-// curl_easy_perform looks at the progress callback (and so at Ctrl-C) only about once a second
-// while it waits; a multi handle polls the cancel descriptor with the transfer's sockets, so an
-// interrupted transfer ends at once. Connections still come from the share's cache.
-CURLcode perform_transfer(CURL* handle, const StepContext& context, bool& cancelled) {
-  std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(), &curl_multi_cleanup);
-  if (!multi || curl_multi_add_handle(multi.get(), handle) != CURLM_OK) return curl_easy_perform(handle);
-  const int cancel_fd = context.cancel != nullptr ? context.cancel->fd() : -1;
-  CURLcode code = CURLE_OK;
-  while (true) {
-    int running = 0;
-    if (curl_multi_perform(multi.get(), &running) != CURLM_OK) {
-      code = CURLE_OUT_OF_MEMORY;
-      break;
-    }
-    if (running == 0) {
-      int queued = 0;
-      while (CURLMsg* message = curl_multi_info_read(multi.get(), &queued))
-        if (message->msg == CURLMSG_DONE) code = message->data.result;
-      break;
-    }
-    curl_waitfd extra{cancel_fd, CURL_WAIT_POLLIN, 0};
-    curl_multi_poll(multi.get(), cancel_fd >= 0 ? &extra : nullptr, cancel_fd >= 0 ? 1U : 0U, 1000, nullptr);
-    if (context.cancelled()) {
-      cancelled = true;
-      code = CURLE_ABORTED_BY_CALLBACK;
-      break;
-    }
+// One easy handle in its own multi handle. The multi handle keeps the connections, so a channel
+// taken again reuses them; a channel is used by one thread at a time. (libcurl cannot share a
+// connection cache between threads: CURL_LOCK_DATA_CONNECT in a share used by concurrent
+// transfers corrupts memory, a documented limitation, so connections are never shared.)
+// curl_easy_perform would look at the progress callback (and so at Ctrl-C) only about once a
+// second while it waits; the multi handle polls the cancel descriptor with the transfer's sockets,
+// so an interrupted transfer ends at once.
+class Channel {
+ public:
+  explicit Channel(CURLSH* share) : m_multi(curl_multi_init(), &curl_multi_cleanup), m_easy(curl_easy_init(), &curl_easy_cleanup) {
+    curl_easy_setopt(m_easy.get(), CURLOPT_SHARE, share);
   }
-  curl_multi_remove_handle(multi.get(), handle);
-  return code;
-}
+  ~Channel() {
+    // The easy handle leaves the multi before either is cleaned up.
+    if (m_added && m_multi) curl_multi_remove_handle(m_multi.get(), m_easy.get());
+  }
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
 
-// Sharing connections between easy handles needs locks around libcurl's shared data.
+  CURL* easy() const { return m_easy.get(); }
+  bool usable() const { return m_multi != nullptr && m_easy != nullptr; }
+
+  CURLcode perform(const StepContext& context, bool& cancelled) {
+    CURLM* multi = m_multi.get();
+    if (curl_multi_add_handle(multi, m_easy.get()) != CURLM_OK) return curl_easy_perform(m_easy.get());
+    m_added = true;
+    const int cancel_fd = context.cancel != nullptr ? context.cancel->fd() : -1;
+    CURLcode code = CURLE_OK;
+    while (true) {
+      int running = 0;
+      if (curl_multi_perform(multi, &running) != CURLM_OK) {
+        code = CURLE_OUT_OF_MEMORY;
+        break;
+      }
+      if (running == 0) {
+        int queued = 0;
+        while (CURLMsg* message = curl_multi_info_read(multi, &queued))
+          if (message->msg == CURLMSG_DONE) code = message->data.result;
+        break;
+      }
+      curl_waitfd extra{cancel_fd, CURL_WAIT_POLLIN, 0};
+      curl_multi_poll(multi, cancel_fd >= 0 ? &extra : nullptr, cancel_fd >= 0 ? 1U : 0U, 1000, nullptr);
+      if (context.cancelled()) {
+        cancelled = true;
+        code = CURLE_ABORTED_BY_CALLBACK;
+        break;
+      }
+    }
+    curl_multi_remove_handle(multi, m_easy.get());
+    m_added = false;
+    return code;
+  }
+
+  // Back to defaults for the next step; the multi handle keeps its connections.
+  void reset(CURLSH* share) {
+    curl_easy_reset(m_easy.get());
+    curl_easy_setopt(m_easy.get(), CURLOPT_SHARE, share);
+  }
+
+ private:
+  std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> m_multi;
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> m_easy;
+  bool m_added = false;
+};
+
+// The share's DNS cache and TLS sessions are used from several threads: libcurl asks for locks.
 class ShareLocks {
  public:
   static void lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
@@ -202,44 +236,43 @@ class HttpSession : public ExecutorSession {
     curl_share_setopt(m_share.get(), CURLSHOPT_USERDATA, &m_locks);
     curl_share_setopt(m_share.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(m_share.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(m_share.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   }
 
   ~HttpSession() override {
-    // Easy handles must go before the share handle they use.
-    for (CURL* handle : m_idle) curl_easy_cleanup(handle);
+    // Channels (their easy handles) must go before the share handle they use.
+    m_idle.clear();
   }
 
   ActionOutcome run(const Json& action, StepContext& context) override {
-    CURL* handle = acquire();
-    ActionOutcome outcome = perform(handle, action, context);
-    release(handle);
+    std::unique_ptr<Channel> channel = acquire();
+    if (!channel->usable()) return ActionOutcome::failure("libcurl could not create a transfer (out of memory?)");
+    ActionOutcome outcome = perform(*channel, action, context);
+    release(std::move(channel));
     return outcome;
   }
 
  private:
-  CURL* acquire() {
+  // The most recently used channel first: a sequential runbook keeps using one connection.
+  std::unique_ptr<Channel> acquire() {
     {
       std::lock_guard lock(m_mutex);
       if (!m_idle.empty()) {
-        CURL* handle = m_idle.back();
+        std::unique_ptr<Channel> channel = std::move(m_idle.back());
         m_idle.pop_back();
-        return handle;
+        return channel;
       }
     }
-    CURL* handle = curl_easy_init();
-    curl_easy_setopt(handle, CURLOPT_SHARE, m_share.get());
-    return handle;
+    return std::make_unique<Channel>(m_share.get());
   }
 
-  void release(CURL* handle) {
-    curl_easy_reset(handle);
-    curl_easy_setopt(handle, CURLOPT_SHARE, m_share.get());
+  void release(std::unique_ptr<Channel> channel) {
+    channel->reset(m_share.get());
     std::lock_guard lock(m_mutex);
-    m_idle.push_back(handle);
+    m_idle.push_back(std::move(channel));
   }
 
-  ActionOutcome perform(CURL* handle, const Json& action, StepContext& context) {
+  ActionOutcome perform(Channel& channel, const Json& action, StepContext& context) {
+    CURL* handle = channel.easy();
     const std::string url = action.value("url", "");
     if (url.empty()) return ActionOutcome::failure("the request has no URL (url is empty)");
     const std::string method = method_of(action);
@@ -307,7 +340,7 @@ class HttpSession : public ExecutorSession {
     if (headers != nullptr) curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
 
     auto started = std::chrono::steady_clock::now();
-    CURLcode code = perform_transfer(handle, context, transfer.cancelled);
+    CURLcode code = channel.perform(context, transfer.cancelled);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     curl_slist_free_all(headers);
 
@@ -376,7 +409,7 @@ class HttpSession : public ExecutorSession {
   ShareLocks m_locks;
   std::unique_ptr<CURLSH, decltype(&curl_share_cleanup)> m_share;
   std::mutex m_mutex;
-  std::vector<CURL*> m_idle;
+  std::vector<std::unique_ptr<Channel>> m_idle;
 };
 
 class HttpExecutor : public Executor {

@@ -207,6 +207,7 @@ struct RedisLink {
   std::string where;
   std::size_t max_reply = k_default_max_reply;
   bool broken = false;  // an I/O error or a timeout left it unusable
+  std::vector<char> buffer = std::vector<char>(64 * 1024);  // one per connection, not one per command
 };
 
 // What went wrong with one command.
@@ -264,7 +265,7 @@ ReplyHandle send(RedisLink& link, const std::vector<std::string>& args, const St
       return unanswered(readiness);
   }
   std::size_t received = 0;
-  std::vector<char> buffer(64 * 1024);
+  std::vector<char>& buffer = link.buffer;
   while (true) {
     void* raw = nullptr;
     if (redisGetReplyFromReader(redis, &raw) != REDIS_OK)
