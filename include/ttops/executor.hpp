@@ -79,6 +79,12 @@ struct ActionOutcome {
   }
 };
 
+/// A duration field of an action: "5s", "1m30s" or a number of seconds; nullopt when it is
+/// absent or not a duration.
+std::optional<std::chrono::milliseconds> duration_field(const Json& action, const char* name);
+/// How long the database executors wait for a connection when a step gives no connect_timeout.
+inline constexpr std::chrono::milliseconds k_default_connect_timeout{5000};
+
 /// Per-run state of an executor: connection pools, caches. Used from several threads at once
 /// (parallel steps), so implementations guard what they share.
 class ExecutorSession {

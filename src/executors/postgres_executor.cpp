@@ -36,7 +36,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr long long k_default_max_rows = 1000;
-constexpr milliseconds k_default_connect_timeout{5000};
 // At the deadline the server's own statement_timeout normally ends the query. ttops sends a cancel
 // request itself only after this grace, and cuts the connection if even that goes unanswered
 // (a healthy server acts on a cancel request within milliseconds). Both together stay well under a
@@ -683,14 +682,6 @@ ActionOutcome outcome_of(Execution run, const QueryPlan& plan, double seconds) {
 }
 
 // --- the session -----------------------------------------------------------------------------
-
-std::optional<milliseconds> duration_field(const Json& action, const char* name) {
-  if (!action.contains(name)) return std::nullopt;
-  const Json& value = action[name];
-  if (value.is_string()) return parse_duration(value.get_ref<const std::string&>());
-  if (value.is_number()) return milliseconds(static_cast<long long>(value.get<double>() * 1000));
-  return std::nullopt;
-}
 
 // The connection string of a step: its own, or the environment's database_url.
 std::optional<std::string> connection_of(const Json& action, const StepContext* context, std::string& error) {

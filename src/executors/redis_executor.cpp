@@ -35,7 +35,6 @@ using std::chrono::milliseconds;
 
 constexpr long long k_default_batch = 500;
 constexpr long long k_max_batch = 100000;
-constexpr milliseconds k_default_connect_timeout{5000};
 constexpr std::size_t k_sample_size = 20;
 constexpr std::size_t k_default_max_reply = 16 * 1024 * 1024;
 
@@ -306,14 +305,6 @@ std::optional<std::string> url_of(const Json& action, const StepContext* context
       return target["redis_url"].get<std::string>();
   }
   error = "no connection: the environment defines no redis_url for this service (or give the step a 'connection')";
-  return std::nullopt;
-}
-
-std::optional<milliseconds> duration_field(const Json& action, const char* name) {
-  if (!action.contains(name)) return std::nullopt;
-  const Json& value = action[name];
-  if (value.is_string()) return parse_duration(value.get_ref<const std::string&>());
-  if (value.is_number()) return milliseconds(static_cast<long long>(value.get<double>() * 1000));
   return std::nullopt;
 }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "ttops/executor.hpp"
+#include "util/duration.hpp"
 
 #define TTOPS_EXECUTORS(X) \
   X(http)                  \
@@ -57,6 +58,14 @@ const Executor* find_executor(std::string_view name) {
 std::chrono::milliseconds StepContext::remaining() const {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   return left.count() < 0 ? std::chrono::milliseconds(0) : left;
+}
+
+std::optional<std::chrono::milliseconds> duration_field(const Json& action, const char* name) {
+  if (!action.is_object() || !action.contains(name)) return std::nullopt;
+  const Json& value = action[name];
+  if (value.is_string()) return parse_duration(value.get_ref<const std::string&>());
+  if (value.is_number()) return std::chrono::milliseconds(static_cast<long long>(value.get<double>() * 1000));
+  return std::nullopt;
 }
 
 }  // namespace ttops

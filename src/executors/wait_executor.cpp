@@ -13,17 +13,10 @@ namespace ttops {
 
 namespace {
 
-std::optional<std::chrono::milliseconds> duration_of(const Json& action) {
-  const Json& value = action.contains("duration") ? action["duration"] : Json(nullptr);
-  if (value.is_string()) return parse_duration(value.get_ref<const std::string&>());
-  if (value.is_number()) return std::chrono::milliseconds(static_cast<long long>(value.get<double>() * 1000));
-  return std::nullopt;
-}
-
 class WaitSession : public ExecutorSession {
  public:
   ActionOutcome run(const Json& action, StepContext& context) override {
-    auto duration = duration_of(action);
+    auto duration = duration_field(action, "duration");
     if (!duration) return ActionOutcome::failure("wait needs a duration such as 30s");
     auto until = std::chrono::steady_clock::now() + *duration;
     while (true) {
@@ -55,7 +48,7 @@ class WaitExecutor : public Executor {
   }
   std::string describe(const Json& action, const StepContext& context) const override {
     (void)context;
-    auto duration = duration_of(action);
+    auto duration = duration_field(action, "duration");
     return "wait " + (duration ? format_duration(*duration) : to_display_string(action.value("duration", Json())));
   }
   std::unique_ptr<ExecutorSession> open_session(const RunOptions& options) const override {

@@ -3,23 +3,9 @@
 #include "test_support.hpp"
 
 using namespace ttops;
+using ttops::testing::all;
+using ttops::testing::has;
 using ttops::testing::problems;
-
-namespace {
-
-bool has(const std::vector<std::string>& list, const std::string& needle) {
-  for (const auto& item : list)
-    if (item.find(needle) != std::string::npos) return true;
-  return false;
-}
-
-[[maybe_unused]] std::string all(const std::vector<std::string>& list) {
-  std::string out;
-  for (const auto& item : list) out += item + "\n";
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("a good runbook loads with its metadata", "[loader]") {
   auto runbook = ttops::testing::load_ok(R"Y(

@@ -3,6 +3,8 @@
 #include "test_support.hpp"
 
 using namespace ttops;
+using ttops::testing::all;
+using ttops::testing::has;
 using ttops::testing::problems;
 
 namespace {
@@ -11,18 +13,6 @@ const Executor& postgres() {
   const Executor* executor = find_executor("postgres");
   REQUIRE(executor != nullptr);
   return *executor;
-}
-
-std::string all(const std::vector<std::string>& list) {
-  std::string out;
-  for (const auto& item : list) out += item + "\n";
-  return out;
-}
-
-bool has(const std::vector<std::string>& list, const std::string& needle) {
-  for (const auto& item : list)
-    if (item.find(needle) != std::string::npos) return true;
-  return false;
 }
 
 }  // namespace

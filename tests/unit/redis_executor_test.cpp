@@ -5,6 +5,8 @@
 #include "test_support.hpp"
 
 using namespace ttops;
+using ttops::testing::all;
+using ttops::testing::has;
 using ttops::testing::problems;
 
 namespace {
@@ -20,12 +22,6 @@ Effect effect_of(const Json& action) { return redis().effect(action); }
 Effect command_effect(std::vector<std::string> args) {
   Json action = {{"command", args}};
   return effect_of(action);
-}
-
-std::string all(const std::vector<std::string>& list) {
-  std::string out;
-  for (const auto& item : list) out += item + "\n";
-  return out;
 }
 
 }  // namespace

@@ -30,6 +30,20 @@ class MapResolver : public ProcedureResolver {
   }
 };
 
+/// Whether any line contains `needle`.
+inline bool has(const std::vector<std::string>& list, const std::string& needle) {
+  for (const auto& item : list)
+    if (item.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+/// The lines joined, one per line: what a failed assertion shows.
+inline std::string all(const std::vector<std::string>& list) {
+  std::string out;
+  for (const auto& item : list) out += item + "\n";
+  return out;
+}
+
 /// Loads and validates; returns the diagnostics as "line:col: message" lines.
 inline std::vector<std::string> problems(const std::string& yaml, MapResolver* resolver = nullptr) {
   Diagnostics diagnostics;
