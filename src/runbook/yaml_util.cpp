@@ -50,6 +50,43 @@ void check_duplicate_keys(const YAML::Node& node, Diagnostics& diagnostics) {
   }
 }
 
+// Whether the quoted scalar opening at `offset` is closed before the end of the text.
+bool quote_closes(std::string_view text, std::size_t offset) {
+  const char quote = text[offset];
+  for (std::size_t i = offset + 1; i < text.size(); ++i) {
+    if (quote == '"' && text[i] == '\\') {
+      ++i;  // an escape: the next character is data
+    } else if (text[i] == quote) {
+      if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;  // '' is a quote inside a single-quoted string
+        continue;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+// yaml-cpp 0.7 accepts a quoted string that is never closed and makes everything up to the end of
+// the file its text: `title: "Restart` would swallow the steps and report "no steps". Recursion is
+// bounded by yaml-cpp's own depth limit.
+void check_closed_quotes(const YAML::Node& node, std::string_view text, Diagnostics& diagnostics) {
+  if (node.IsScalar()) {
+    const auto pos = node.Mark().pos;
+    if (node.Tag() == "!" && pos >= 0 && static_cast<std::size_t>(pos) < text.size() &&
+        (text[pos] == '"' || text[pos] == '\'') && !quote_closes(text, static_cast<std::size_t>(pos)))
+      diagnostics.error(node, std::string("this quoted string is never closed: add the closing ") + text[pos] +
+                                  " (without it, everything to the end of the file is its text)");
+  } else if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      check_closed_quotes(it->first, text, diagnostics);
+      check_closed_quotes(it->second, text, diagnostics);
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) check_closed_quotes(item, text, diagnostics);
+  }
+}
+
 // The line (from 1) where a second document starts: a '---' (or '...') marker at the start of a
 // line after content, with more content after it. Such a marker ends a document anywhere, even in
 // a block scalar, so no parsing is needed. nullopt for one document.
@@ -108,6 +145,8 @@ std::optional<YAML::Node> load_document(std::string_view text, Diagnostics& diag
     return std::nullopt;
   }
   std::size_t before = diagnostics.size();
+  check_closed_quotes(root, text, diagnostics);
+  if (diagnostics.size() != before) return std::nullopt;
   check_duplicate_keys(root, diagnostics);
   if (diagnostics.size() != before) return std::nullopt;
   return root;
