@@ -1,5 +1,6 @@
 // ttops audit [--since DURATION] [--service S] | ttops audit verify: the audit trail as a table,
 // and a check of its hash chain.
+#include <algorithm>
 #include <ctime>
 #include <ostream>
 
@@ -68,16 +69,21 @@ class AuditCommand : public Command {
       return exit_code::ok;
     }
     auto& out = context.out();
-    out << "TIME                  USER@HOST             ENV         SERVICE     PHASE     STATUS      STEP / COMMAND\n";
+    // A CONTEXT column only when some record names a cluster (runs with --context).
+    const bool any_context =
+        std::any_of(shown.begin(), shown.end(), [](const Json& r) { return !r.value("context", "").empty(); });
+    out << "TIME                  USER@HOST             ENV         " << (any_context ? "CONTEXT      " : "")
+        << "SERVICE     PHASE     STATUS      STEP / COMMAND\n";
     auto pad = [](std::string text, std::size_t width) {
       if (text.size() > width) text = text.substr(0, width);
       return text + std::string(width - text.size() + 1, ' ');
     };
     for (const auto& r : shown) {
       out << pad(r.value("time", ""), 21) << pad(r.value("user", "") + "@" + r.value("host", ""), 21)
-          << pad(r.value("environment", ""), 11) << pad(r.value("service", ""), 11) << pad(r.value("phase", ""), 9)
-          << pad(r.value("status", ""), 11) << r.value("runbook", "") << (r.contains("step") ? ":" + r.value("step", "") : "")
-          << "  " << one_line(r.value("command", ""), 100) << "\n";
+          << pad(r.value("environment", ""), 11) << (any_context ? pad(r.value("context", ""), 12) : std::string())
+          << pad(r.value("service", ""), 11) << pad(r.value("phase", ""), 9) << pad(r.value("status", ""), 11)
+          << r.value("runbook", "") << (r.contains("step") ? ":" + r.value("step", "") : "") << "  "
+          << one_line(r.value("command", ""), 100) << "\n";
     }
     if (shown.empty()) context.err() << "no audit records" << (m_since.empty() ? "" : " in the last " + m_since) << " in "
                                      << path.string() << "\n";

@@ -298,6 +298,14 @@ class ContextsTest(TtopsTestCase):
         self.assertNotEqual(*{r["run_id"] for r in records})
         verify = super().ttops("--audit-log", self.audit, "audit", "verify")
         self.assertExit(verify, 0)
+        # The table has a CONTEXT column naming the cluster of each record.
+        table = super().ttops("--audit-log", self.audit, "audit")
+        self.assertExit(table, 0)
+        lines = table.stdout.splitlines()
+        self.assertIn("CONTEXT", lines[0])
+        column = lines[0].index("CONTEXT")
+        self.assertEqual(sorted(line[column:column + 12].strip() for line in lines[1:]),
+                         ["east", "east", "west", "west"], table.stdout)
 
     def test_a_change_that_does_not_follow_the_context_is_refused(self):
         result = self.ttops("runbook", "venue", "undo-and-announce", "--context", "east,west", "--yes")
