@@ -1,10 +1,9 @@
 """The HTTP executor and the engine, through the real binary, against the sandbox services."""
-import http.server
-import threading
 import time
 import unittest
 
 from harness import TtopsTestCase
+from health_server import HealthServer
 
 HEALTH = """title: Health
 timeout: 2s
@@ -119,48 +118,15 @@ class HttpTest(TtopsTestCase):
         self.assertExit(result, 1)
 
 
-class CountingServer(http.server.ThreadingHTTPServer):
-    """A keep-alive HTTP/1.1 server that counts the TCP connections it accepts."""
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                body = b'{"status": "ok"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.connections = 0
-        self.lock = threading.Lock()
-
-    def get_request(self):
-        accepted = super().get_request()
-        with self.lock:
-            self.connections += 1
-        return accepted
-
-
 class ConnectionReuseTest(TtopsTestCase):
     """Connections are kept across the steps of a run, and never shared by two threads at once
     (libcurl cannot share a connection cache between concurrent transfers: it corrupts memory)."""
 
     def setUp(self):
         super().setUp()
-        self.server = CountingServer()
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.addCleanup(self.server.server_close)
-        self.addCleanup(self.server.shutdown)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+        self.server = HealthServer().start()
+        self.addCleanup(self.server.stop)
+        self.url = f"http://127.0.0.1:{self.server.port}/health"
 
     def test_a_sequential_runbook_opens_one_connection(self):
         steps = "".join(f"  - {{id: c{i}, http: \"{self.url}\", expect: [status == 200]}}\n" for i in range(30))

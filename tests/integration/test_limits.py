@@ -1,41 +1,16 @@
 """Limits of the machine ttops runs on: a parallel group wider than the open-file limit allows
 (RLIMIT_NOFILE, `ulimit -n`) runs fewer steps at a time instead of failing them with "too many open
 files", and says so at -v."""
-import http.server
 import re
 import resource
-import threading
-import time
 import unittest
 
 from harness import TtopsTestCase
+from health_server import HealthServer
 from reliability import CRASH_MARKERS, run_measured
 
 OPEN_FILES = 64
 CHECKS = 100
-
-
-class SlowHealth(http.server.BaseHTTPRequestHandler):
-    """Answers every request after 50 ms, so that the checks of a group overlap."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        time.sleep(0.05)
-        body = b'{"status": "UP"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 512
-    daemon_threads = True
 
 
 def low_open_file_limit():
@@ -46,14 +21,12 @@ class OpenFileLimitTest(TtopsTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = Server(("127.0.0.1", 0), SlowHealth)
-        cls.thread = threading.Thread(target=cls.server.serve_forever, daemon=True)
-        cls.thread.start()
+        # Every answer after 50 ms, so that the checks of a group overlap.
+        cls.server = HealthServer(delay=0.05).start()
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.shutdown()
-        cls.server.server_close()
+        cls.server.stop()
         super().tearDownClass()
 
     def group(self, step):

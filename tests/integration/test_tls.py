@@ -1,12 +1,11 @@
 """TLS: certificates are verified by default; a CA bundle or an explicit --insecure changes that."""
-import http.server
 import os
 import ssl
 import subprocess
-import threading
 import unittest
 
 from harness import TtopsTestCase
+from health_server import HealthServer
 
 RUNBOOK = """title: TLS health
 timeout: 5s
@@ -19,19 +18,6 @@ params:
 """
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b'{"status":"ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 class TlsTest(TtopsTestCase):
     @classmethod
     def setUpClass(cls):
@@ -41,18 +27,16 @@ class TlsTest(TtopsTestCase):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                         "-keyout", cls.key, "-out", cls.cert], check=True, capture_output=True)
-        cls.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        cls.server = HealthServer()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cls.cert, cls.key)
         cls.server.socket = context.wrap_socket(cls.server.socket, server_side=True)
-        cls.thread = threading.Thread(target=cls.server.serve_forever, daemon=True)
-        cls.thread.start()
+        cls.server.start()
         cls.url = f"https://127.0.0.1:{cls.server.server_address[1]}"
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.shutdown()
-        cls.server.server_close()
+        cls.server.stop()
         super().tearDownClass()
 
     def setUp(self):
