@@ -229,6 +229,27 @@ int exit_code_for(const std::vector<RunResult>& runs, bool fail_on_warning) {
   return exit_code::internal;
 }
 
+namespace {
+
+// The first word that is not a global option or an option's value: the command the user named,
+// or "" when there is none or an option is unknown (CLI11 then says what is wrong).
+std::string selected_command(const CLI::App& app, const std::vector<std::string>& args) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") return {};
+    if (arg.size() < 2 || arg[0] != '-') return arg;
+    const bool long_option = arg.rfind("--", 0) == 0;
+    if (long_option && arg.find('=') != std::string::npos) continue;  // --output=json
+    const CLI::Option* option = app.get_option_no_throw(long_option ? arg : arg.substr(0, 2));
+    if (option == nullptr) return {};
+    if (!long_option && arg.size() > 2) continue;  // -ojson, -vv
+    if (option->get_expected_min() > 0) ++i;        // its value is the next word
+  }
+  return {};
+}
+
+}  // namespace
+
 int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   std::string invoked = invoked_as(argc, argv);
   CLI::App app{"ttops — executable, checked runbooks for the ticketing platform",
@@ -260,18 +281,24 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_flag("--reveal-secrets", options.reveal_secrets,
                "Show secrets in output instead of masking them (recorded in the audit log)");
 
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  // Only the command being run defines its flags; the others keep their name and summary for
+  // --help. Defining every command's flags was most of what a warm `ttops list` itself did.
+  // Completions, the man page and anything unclear (a typo, no command) get the whole tree.
+  const std::string selected = invoked == "kubectl_complete-ttops" ? std::string() : selected_command(app, args);
+  const bool known = std::any_of(command_table().begin(), command_table().end(),
+                                 [&](const CommandSpec& spec) { return spec.name == selected; });
   std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
   for (const auto& spec : command_table()) {
     CLI::App* sub = app.add_subcommand(spec.name, spec.summary);
     auto command = spec.create();
-    command->define(*sub);
+    if (!known || spec.name == selected) command->define(*sub);
     commands.emplace_back(sub, std::move(command));
   }
 
   // Hidden entry points that read the app itself, so that completions and the man page say what
   // --help says: `__complete WORDS… PARTIAL` (kubectl_complete-ttops is the same) and `__man`.
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
   if (invoked == "kubectl_complete-ttops") return print_completions(app, args, out);
   if (!args.empty() && args[0] == "__complete") return print_completions(app, {args.begin() + 1, args.end()}, out);
   if (!args.empty() && args[0] == "__man") {
