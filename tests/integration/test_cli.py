@@ -102,6 +102,18 @@ class CommandLineTest(TtopsTestCase):
             for key in ("service", "name", "title", "severity", "covers"):
                 self.assertIn(key, runbook)
 
+    def test_the_command_is_found_past_global_options_and_their_values(self):
+        # Only the command being run defines its flags: a global option's value that names another
+        # command ("list") must not be taken for the command, or show's --set would be unknown.
+        for global_args in (["--kubectl", "list"], ["-n", "list", "-v"], ["--kubectl=list", "-ojson"]):
+            result = run_ttops(*global_args, "--runbooks", RUNBOOKS, "show", "venue", "health", "--set", "x=1")
+            self.assertNotIn("not expected", result.stderr, global_args)
+            self.assertIn("venue/health", result.stdout + result.stderr, global_args)
+        # Flags of another command are still refused, with CLI11's message.
+        result = run_ttops("--runbooks", RUNBOOKS, "list", "--yes")
+        self.assertExit(result, 2)
+        self.assertIn("not expected: --yes", result.stderr)
+
     def test_list_unknown_service_suggests(self):
         result = run_ttops("--runbooks", RUNBOOKS, "list", "venu")
         self.assertExit(result, 2)
