@@ -243,7 +243,7 @@ std::string selected_command(const CLI::App& app, const std::vector<std::string>
     const CLI::Option* option = app.get_option_no_throw(long_option ? arg : arg.substr(0, 2));
     if (option == nullptr) return {};
     if (!long_option && arg.size() > 2) continue;  // -ojson, -vv
-    if (option->get_expected_min() > 0) ++i;        // its value is the next word
+    if (option->get_expected_min() > 0) ++i;       // its value is the next word
   }
   return {};
 }

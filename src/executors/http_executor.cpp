@@ -157,7 +157,8 @@ std::string describe_error(CURLcode code, const char* detail, const std::string&
 // so an interrupted transfer ends at once.
 class Channel {
  public:
-  explicit Channel(CURLSH* share) : m_multi(curl_multi_init(), &curl_multi_cleanup), m_easy(curl_easy_init(), &curl_easy_cleanup) {
+  explicit Channel(CURLSH* share)
+      : m_multi(curl_multi_init(), &curl_multi_cleanup), m_easy(curl_easy_init(), &curl_easy_cleanup) {
     curl_easy_setopt(m_easy.get(), CURLOPT_SHARE, share);
   }
   ~Channel() {
