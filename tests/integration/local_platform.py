@@ -7,7 +7,7 @@ exactly as `scripts/demo` does.
 import os
 import re
 
-from harness import RUNBOOKS, Sandbox
+from harness import RUNBOOKS, Sandbox, TtopsTestCase
 from kube import KubeFixture
 from servers import PostgresServer, RedisServer
 
@@ -79,3 +79,18 @@ class LocalPlatform:
         with open(path, "w") as f:
             f.write(text)
         return path
+
+
+class PlatformTestCase(TtopsTestCase):
+    """A test class with one local platform, started once, and `local_config` pointing at it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.platform = LocalPlatform(cls.tmp).start()
+        cls.local_config = cls.platform.write_local_config(os.path.join(cls.tmp, "local.yaml"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.platform.stop()
+        super().tearDownClass()

@@ -15,7 +15,7 @@ import yaml
 
 from harness import RUNBOOKS, SOURCE_DIR, TTOPS, TtopsTestCase
 from installed import clean_env
-from local_platform import LocalPlatform
+from local_platform import PlatformTestCase
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy")
 MANIFESTS = os.path.join(DEPLOY, "kubernetes")
@@ -204,7 +204,7 @@ class ManifestTest(TtopsTestCase):
         self.assertRegex(text, re.compile(r"^USER 10001:10001$", re.MULTILINE))  # the manifests' runAsUser
 
 
-class InClusterCommandsTest(TtopsTestCase):
+class InClusterCommandsTest(PlatformTestCase):
     """The Job's and the CronJob's command lines, run as written, against the local platform, with
     the volumes they mount mapped to temporary directories."""
 
@@ -212,13 +212,6 @@ class InClusterCommandsTest(TtopsTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.objects = manifests()
-        cls.platform = LocalPlatform(cls.tmp).start()
-        cls.local_config = cls.platform.write_local_config(os.path.join(cls.tmp, "local.yaml"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.platform.stop()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()

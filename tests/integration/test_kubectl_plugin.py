@@ -7,24 +7,16 @@ import shutil
 import subprocess
 import unittest
 
-from harness import TtopsTestCase
 from installed import bin_dir, clean_env, install_tree
-from local_platform import LocalPlatform
+from local_platform import PlatformTestCase
 
 
 @unittest.skipUnless(shutil.which("kubectl"), "kubectl is not on PATH")
-class KubectlPluginTest(TtopsTestCase):
+class KubectlPluginTest(PlatformTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.prefix = install_tree(cls.tmp)
-        cls.platform = LocalPlatform(cls.tmp).start()
-        cls.local_config = cls.platform.write_local_config(os.path.join(cls.tmp, "local.yaml"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.platform.stop()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()

@@ -8,7 +8,7 @@ import re
 import unittest
 
 from harness import RUNBOOKS, SOURCE_DIR, TtopsTestCase, run_ttops
-from local_platform import LocalPlatform
+from local_platform import PlatformTestCase
 
 PROCEDURES = os.path.join(SOURCE_DIR, "docs", "procedures.md")
 # How each runbook is run here, one file per service: {"service/name": {"set": [...], "env": {...},
@@ -64,23 +64,16 @@ class CoverageTest(TtopsTestCase):
         self.assertIn("high-latency", result.stdout)
 
 
-class LibraryRunTest(TtopsTestCase):
+class LibraryRunTest(PlatformTestCase):
     """Every runbook against the local platform, as scripts/demo sets it up."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.platform = LocalPlatform(cls.tmp).start()
-        cls.local_config = cls.platform.write_local_config(os.path.join(cls.tmp, "local.yaml"))
         cls.runs = {}
         for name in sorted(os.listdir(RUNS)):
             with open(os.path.join(RUNS, name)) as f:
                 cls.runs.update(json.load(f))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.platform.stop()
-        super().tearDownClass()
 
     def test_every_runbook_runs(self):
         for runbook in library():

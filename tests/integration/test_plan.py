@@ -3,30 +3,18 @@ each executor's safe substitute shows what a mutation would do (kubectl's server
 the backends a pg_terminate_backend would end, the keys a pattern delete would remove), and a
 run without a terminal and without --yes changes nothing anywhere: not in the Kubernetes
 fixture, not in Postgres, not in Redis."""
-import os
 import subprocess
 import time
 import unittest
 
-from harness import RUNBOOKS, TtopsTestCase, run_ttops
-from local_platform import LocalPlatform
+from harness import RUNBOOKS, run_ttops
+from local_platform import PlatformTestCase
 from servers import _postgres_bin
 
 APPLICATION = "monitoring-service"
 
 
-class PlanTest(TtopsTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.platform = LocalPlatform(cls.tmp).start()
-        cls.local_config = cls.platform.write_local_config(os.path.join(cls.tmp, "local.yaml"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.platform.stop()
-        super().tearDownClass()
+class PlanTest(PlatformTestCase):
 
     def setUp(self):
         super().setUp()

@@ -32,7 +32,7 @@ class TlsTest(TtopsTestCase):
         context.load_cert_chain(cls.cert, cls.key)
         cls.server.socket = context.wrap_socket(cls.server.socket, server_side=True)
         cls.server.start()
-        cls.url = f"https://127.0.0.1:{cls.server.server_address[1]}"
+        cls.url = f"https://127.0.0.1:{cls.server.port}"
 
     @classmethod
     def tearDownClass(cls):
